@@ -1,0 +1,29 @@
+# The two commands: `make run` (the main job) and `make test`. Both create .venv and install first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+RECORD ?= $(or $(ECGMTL_DATA),../shared/physionet)/mitdb/200.dat
+
+.PHONY: install run test clean
+
+$(BIN)/ecgmtl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/ecgmtl
+
+# Train on MIT-BIH DS1, export to ONNX, evaluate on DS2, predict one DS2 record (annotations unused).
+run: install
+	$(BIN)/ecgmtl train --config configs/mitdb.yaml --out $(RUN) --no-progress > /dev/null
+	$(BIN)/ecgmtl export $(RUN) --out $(RUN)/model.onnx --name mitdb-resnet1d > /dev/null
+	$(BIN)/ecgmtl evaluate --model $(RUN)/model.onnx --split DS2
+	$(BIN)/ecgmtl predict $(RECORD) --model $(RUN)/model.onnx
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,3 @@
+"""ecgmtl: multi-task ECG models (reconstruction + classification) from PhysioNet data to ONNX."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,113 @@
+"""The training configuration: frozen dataclasses, one per component, loaded from YAML with
+command-line overrides (`--set train.lr=1e-3`), validated by OmegaConf against the dataclass types."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from .errors import ConfigError
+from .models.multitask import ModelConfig
+from .preprocess import PreprocessConfig
+from .schedules import ScheduleConfig
+
+# Validation records: whole DS1 records held out (never DS2), chosen to hold S, V and F beats.
+DEFAULT_VAL = ["101", "106", "118", "124", "201", "223"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mitdb"
+    data_dir: Optional[str] = None  # folder holding mitdb/; default: $ECGMTL_DATA or ../shared/physionet
+    cache_dir: Optional[str] = None
+    train: list[str] = field(default_factory=lambda: ["DS1"])  # records or split names; val records leave it
+    val: list[str] = field(default_factory=lambda: list(DEFAULT_VAL))
+    test: str = "DS2"
+    jitter: int = 4  # random shift of training windows, samples at the model rate
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    class_weight_power: float = 0.5  # class weights (n / n_c) ** power, normalised to mean 1 over beats
+    n_fraction: float = 1.0  # fraction of N beats drawn anew each epoch (undersampling the majority)
+    ema_decay: float = 0.998  # validation and checkpoints use this moving average of the weights; 0 = off
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+
+@dataclass(frozen=True)
+class WeightingConfig:
+    name: str = "fixed"
+    weights: dict[str, float] = field(default_factory=lambda: {"classification": 1.0, "reconstruction": 1.0})
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "mitdb-resnet1d"
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults <- YAML file <- `key.sub=value` overrides, type-checked. Raises ConfigError in one line."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        base = OmegaConf.structured(Config)
+        OmegaConf.set_readonly(base, False)
+        layers = [base]
+        if path is not None:
+            if not os.path.isfile(path):
+                raise ConfigError(f"config file {path} does not exist")
+            layers.append(OmegaConf.load(path))
+        for o in overrides:
+            if "=" not in o:
+                raise ConfigError(f"override {o!r} must look like key.sub=value")
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(OmegaConf.merge(*layers))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"bad configuration: {_one_line(e)}") from None
+    except Exception as e:  # YAML syntax errors and the like
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"bad configuration file {path}: {_one_line(e)}") from None
+
+
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Rebuild a Config from its saved dict form (checkpoints, run folders)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    base = OmegaConf.structured(Config)
+    OmegaConf.set_readonly(base, False)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(base, d))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"saved configuration does not fit this ecgmtl version: {_one_line(e)}") from None
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def dump_yaml(cfg: Config) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(asdict(cfg)))
+
+
+def _one_line(e: Exception) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("full_key", "object_type", "reference_type"))]
+    full = next((ln for ln in lines if ln.startswith("full_key")), "")
+    return " ".join(keep[:1] + ([f"({full})"] if full else []))

@@ -1,0 +1,1 @@
+"""Datasets, their on-disk caches and where the PhysioNet folders are."""

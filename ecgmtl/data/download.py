@@ -1,0 +1,30 @@
+"""Downloading the PhysioNet databases with wfdb (the only code path that needs the network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import RecordError
+
+DATABASES = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptb-xl", "ptbxl": "ptb-xl"}
+FOLDERS = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptbxl"}
+
+
+def download(database: str, data_dir: Path) -> Path:
+    """Fetch `database` into data_dir/<folder>; one clear error when offline or the name is unknown."""
+    if database not in DATABASES:
+        raise RecordError(f"unknown database {database!r}; choose one of: mitdb, nstdb, ptb-xl")
+    name = DATABASES[database]
+    dest = Path(data_dir) / FOLDERS[name]
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RecordError(f"cannot create {dest}: {e.strerror}") from None
+    import wfdb
+
+    try:
+        wfdb.dl_database(name, str(dest))
+    except Exception as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0][:150]
+        raise RecordError(f"cannot download {name} from PhysioNet ({first}); are you offline?") from None
+    return dest

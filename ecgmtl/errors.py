@@ -1,0 +1,25 @@
+"""The project's exceptions. The CLI turns each into one line on stderr and an exit code."""
+
+
+class EcgmtlError(Exception):
+    """Base class: a problem the user can fix; the message says what is wrong and what to do."""
+
+    exit_code = 1
+
+
+class ConfigError(EcgmtlError):
+    """An invalid configuration value, an unknown name or a bad command-line option."""
+
+    exit_code = 2
+
+
+class RecordError(EcgmtlError):
+    """A record (or data folder) that cannot be read or used."""
+
+    exit_code = 3
+
+
+class ModelError(EcgmtlError):
+    """A model or checkpoint file that is missing, broken or incompatible."""
+
+    exit_code = 3

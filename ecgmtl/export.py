@@ -1,0 +1,131 @@
+"""Export a checkpoint to a self-describing ONNX file with the hard output constraints in the graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import __version__
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .constraints import Clamp
+from .errors import ModelError
+
+META_KEY = "ecgmtl"
+MODEL_FORMAT = "ecgmtl-onnx/1"
+ATTRIBUTION = (
+    "Trained on the MIT-BIH Arrhythmia Database (Moody & Mark 2001, ODC-By 1.0) from PhysioNet "
+    "(Goldberger et al. 2000)."
+)
+
+
+class Deployable(nn.Module):
+    """What the ONNX graph computes, constraints included.
+
+    x: (batch, channels, window) normalised beat windows (see PreprocessConfig.template_channel); rr: (batch, n_rr) raw RR features (s and ratios).
+    Returns probabilities (batch, n_classes), a softmax, so they are >= 0 and sum to 1, and the
+    reconstruction (batch, channels, window) projected into the amplitude range seen in training.
+    """
+
+    def __init__(self, model: nn.Module, rr_mean: list[float], rr_std: list[float], bounds: list[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("rr_mean", torch.tensor(rr_mean, dtype=torch.float32))
+        self.register_buffer("rr_std", torch.tensor(rr_std, dtype=torch.float32))
+        self.clamp = Clamp(*bounds)
+
+    def forward(self, x: torch.Tensor, rr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(x, (rr - self.rr_mean) / self.rr_std)
+        return torch.softmax(out["logits"], dim=-1), self.clamp(out["reconstruction"])
+
+
+def model_metadata(ck: dict, name: str) -> dict:
+    """Everything prediction needs, stored in the ONNX file (metadata key 'ecgmtl', JSON)."""
+    cfg, meta = ck["config"], ck["meta"]
+    return {
+        "format": MODEL_FORMAT,
+        "name": name,
+        "code_version": __version__,
+        "trained_with_version": meta["code_version"],
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "task_outputs": {"classification": "probabilities", "reconstruction": "reconstruction"},
+        "classes": meta["classes"],
+        "preprocess": cfg["preprocess"],
+        "rr_features": meta["rr_features"],
+        "rr_mean": meta["rr_mean"],
+        "rr_std": meta["rr_std"],
+        "constraints": {
+            "probabilities": {"kind": "softmax", "sum": 1.0},
+            "reconstruction": {"kind": "clamp", "lower": meta["recon_bounds"][0], "upper": meta["recon_bounds"][1]},
+        },
+        "model": cfg["model"],
+        "train_records": meta["train_records"],
+        "val_records": meta["val_records"],
+        "data_fingerprint": meta["data_fingerprint"],
+        "epoch": meta["epoch"],
+        "val": meta["val"],
+        "attribution": ATTRIBUTION,
+    }
+
+
+def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None = None, tol: float = 1e-4) -> dict:
+    """Export run's best checkpoint to `out` and check it against torch; returns the check's figures.
+
+    The file is written to a temporary name and renamed only after the check passes.
+    """
+    import onnx
+
+    ck = load_checkpoint(run)
+    model, cfg = model_from_checkpoint(ck)
+    meta = ck["meta"]
+    wrapper = Deployable(model, meta["rr_mean"], meta["rr_std"], meta["recon_bounds"]).eval()
+    window = cfg.preprocess.window
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, meta["in_leads"], window, generator=g) * 0.5
+    rr = torch.tensor(meta["rr_mean"]) + torch.randn(256, len(meta["rr_mean"]), generator=g) * torch.tensor(
+        meta["rr_std"]
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        batch = torch.export.Dim("batch", min=1)
+        torch.onnx.export(
+            wrapper, (x, rr), tmp, input_names=["x", "rr"], output_names=["probabilities", "reconstruction"],
+            dynamic_shapes=({0: batch}, {0: batch}), dynamo=True, external_data=False, verbose=False,
+        )  # fmt: skip
+        proto = onnx.load(tmp)
+        info = model_metadata(ck, name or Path(out).stem)
+        del proto.metadata_props[:]
+        for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = k, v
+        proto.doc_string = f"ecgmtl {info['name']}: AAMI beat classes + beat reconstruction. {ATTRIBUTION}"
+        onnx.checker.check_model(proto)
+        onnx.save(proto, tmp)
+        check = verify(tmp, wrapper, x, rr, tol)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return {"path": str(out), **check}
+
+
+def verify(path: str, wrapper: nn.Module, x: torch.Tensor, rr: torch.Tensor, tol: float) -> dict:
+    """Run the ONNX file in onnxruntime (CPU) and compare with torch; raise ModelError beyond `tol`."""
+    from .runtime import OnnxModel
+
+    with torch.no_grad():
+        p_t, r_t = (t.numpy() for t in wrapper(x, rr))
+    p_o, r_o = OnnxModel(path, device="cpu").run(x.numpy(), rr.numpy())
+    diff = {"probabilities": float(np.abs(p_t - p_o).max()), "reconstruction": float(np.abs(r_t - r_o).max())}
+    if max(diff.values()) > tol:
+        raise ModelError(f"exported model disagrees with torch by {max(diff.values()):.2e} (> {tol:g}); not written")
+    return {"max_abs_diff": diff, "tolerance": tol}
+

@@ -1,0 +1,45 @@
+"""Metrics reported by ecgmtl: the AAMI per-class table and reconstruction PRD."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def class_report(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict:
+    """Per class Se (recall), PPV (precision), F1 and support; accuracy; macro F1 over the classes present
+    in y_true (a class with no true beat has no defined Se), and the confusion matrix (rows: truth)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(range(len(classes)))
+    ppv, se, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    present = support > 0
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)) if len(y_true) else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            c: {"se": float(se[i]), "ppv": float(ppv[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, c in enumerate(classes)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "n": int(len(y_true)),
+    }
+
+
+def prd(x: np.ndarray, x_hat: np.ndarray) -> float:
+    """Percentage root-mean-square difference, mean-removed form, pooled over windows:
+    100 * sqrt(sum (x - x_hat)^2 / sum (x - mean_w(x))^2), mean_w taken per window (last axis)."""
+    x = np.asarray(x, dtype=np.float64)
+    err = np.sum((x - np.asarray(x_hat, dtype=np.float64)) ** 2)
+    ref = np.sum((x - x.mean(axis=-1, keepdims=True)) ** 2)
+    return float(100.0 * np.sqrt(err / ref)) if ref > 0 else float("nan")
+
+
+def format_report(rep: dict, prd_value: float | None = None) -> str:
+    """The AAMI table as text: one row per class, then accuracy, macro F1 and PRD."""
+    lines = [f"{'class':<6}{'Se':>8}{'PPV':>8}{'F1':>8}{'beats':>9}"]
+    for c, m in rep["per_class"].items():
+        lines.append(f"{c:<6}{100 * m['se']:>8.1f}{100 * m['ppv']:>8.1f}{100 * m['f1']:>8.1f}{m['support']:>9d}")
+    lines.append(f"accuracy {rep['accuracy']:.4f}   macro F1 {rep['macro_f1']:.4f}   beats {rep['n']}")
+    if prd_value is not None:
+        lines.append(f"reconstruction PRD {prd_value:.1f}% (mean-removed, pooled over beat windows)")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""Preprocessing shared by training and prediction: one function turns a lead in mV into model inputs.
+
+Everything here is numpy/scipy (no torch), so prediction stays light. The parameters live in
+`PreprocessConfig`, which is saved in every checkpoint and ONNX model so prediction repeats it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import RecordError
+
+RR_FEATURES = ("rr_prev_s", "rr_next_s", "rr_local_s", "rr_prev_rel", "rr_next_rel", "rr_local_rel", "rr_prev_local")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a lead becomes beat windows. Times in seconds, rates in Hz, window lengths in samples at `fs`."""
+
+    fs: float = 180.0  # the model's sampling rate; records are resampled to it
+    lead: str = "MLII"
+    highpass_hz: float = 0.5  # removes baseline wander
+    lowpass_hz: float = 40.0  # removes mains and muscle noise
+    filter_order: int = 2  # Butterworth, applied forward and backward (zero phase)
+    pre: int = 48  # samples before the R peak (0.27 s at 180 Hz)
+    post: int = 80  # samples after it (0.44 s)
+    local_rr_beats: int = 10  # beats averaged for the local RR
+    scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
+    template_channel: bool = True  # add a channel: the beat minus the record's median beat
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.template_channel else 1
+
+    @property
+    def window(self) -> int:
+        return self.pre + self.post
+
+
+@dataclass(frozen=True)
+class Beats:
+    """Model inputs of one record.
+
+    windows: float32 (beats, channels, window): the filtered lead divided by the record's R amplitude
+        (unitless), and with template_channel the same minus the record's median beat.
+    rr: float32 (beats, len(RR_FEATURES)) RR-interval features, seconds or ratios.
+    peaks: int64 (beats,) R-peak indices at the model rate. scale_mv: the record's R amplitude in mV.
+    """
+
+    windows: np.ndarray
+    rr: np.ndarray
+    peaks: np.ndarray
+    scale_mv: float
+
+
+def fill_nan(x: np.ndarray) -> np.ndarray:
+    """Linear interpolation over invalid (NaN) samples, shape kept."""
+    bad = np.isnan(x)
+    if not bad.any():
+        return x
+    good = np.flatnonzero(~bad)
+    if good.size == 0:
+        raise RecordError("the lead holds no valid sample (all NaN)")
+    out = x.copy()
+    out[bad] = np.interp(np.flatnonzero(bad), good, x[good])
+    return out
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Polyphase resampling of a 1-D signal from fs_in to fs_out (Hz)."""
+    if abs(fs_in - fs_out) < 1e-9:
+        return x.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
+    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def bandpass(x: np.ndarray, fs: float, cfg: PreprocessConfig) -> np.ndarray:
+    """Zero-phase Butterworth band-pass between cfg.highpass_hz and cfg.lowpass_hz."""
+    from scipy.signal import butter, sosfiltfilt
+
+    high = min(cfg.lowpass_hz, 0.45 * fs)
+    sos = butter(cfg.filter_order, [cfg.highpass_hz, high], btype="band", fs=fs, output="sos")
+    if x.shape[0] <= 3 * (2 * len(sos) + 1):
+        raise RecordError(f"the record is too short to filter ({x.shape[0]} samples at {fs:g} Hz)")
+    return sosfiltfilt(sos, x).astype(np.float32)
+
+
+def prepare_signal(x_mv: np.ndarray, fs_in: float, cfg: PreprocessConfig) -> np.ndarray:
+    """One lead in mV at fs_in -> the filtered lead at cfg.fs, float32 of shape (samples,)."""
+    return bandpass(resample(fill_nan(np.asarray(x_mv, dtype=np.float64)), fs_in, cfg.fs), cfg.fs, cfg)
+
+
+def detect_peaks(x: np.ndarray, fs: float) -> np.ndarray:
+    """R-peak indices (int64) of a filtered lead, by neurokit2's detector."""
+    import warnings
+
+    import neurokit2 as nk  # 1 s to import: only when a record has no annotations
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            _, info = nk.ecg_peaks(x, sampling_rate=int(round(fs)), method="neurokit")
+        except Exception:  # neurokit2 raises on signals without any beat-like structure
+            return np.zeros(0, dtype=np.int64)
+    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+
+
+def r_amplitude(x: np.ndarray, peaks: np.ndarray, fs: float, cfg: PreprocessConfig) -> float:
+    """The record's typical R amplitude (mV): median over beats of max |x| near each peak."""
+    h = max(1, int(round(cfg.scale_halfwidth_s * fs)))
+    padded = np.pad(np.abs(x), h)
+    idx = peaks[:, None] + np.arange(2 * h + 1)[None, :]
+    amp = float(np.median(padded[idx].max(axis=1))) if peaks.size else 0.0
+    return amp if amp > 1e-3 else 1.0
+
+
+def beat_windows(x: np.ndarray, peaks: np.ndarray, pre: int, post: int) -> np.ndarray:
+    """Windows x[p - pre : p + post] around each peak, zero-padded at the record's ends: (beats, pre + post)."""
+    padded = np.pad(x, (pre, post))
+    idx = peaks[:, None] + np.arange(pre + post)[None, :]
+    return padded[idx].astype(np.float32)
+
+
+def rr_features(peaks: np.ndarray, fs: float, local_beats: int) -> np.ndarray:
+    """RR features (beats, 7), see RR_FEATURES: previous, next and local mean RR in seconds, each
+    relative to the record's mean RR, and the previous RR relative to the local mean (prematurity)."""
+    n = peaks.shape[0]
+    if n < 2:
+        return np.ones((n, len(RR_FEATURES)), dtype=np.float32)
+    rr = np.diff(peaks).astype(np.float64) / fs
+    prev = np.concatenate([[rr[0]], rr])
+    nxt = np.concatenate([rr, [rr[-1]]])
+    csum = np.concatenate([[0.0], np.cumsum(prev)])
+    i = np.arange(n)
+    lo = np.maximum(0, i - local_beats + 1)
+    local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
+    mean = float(np.mean(rr))
+    feats = np.stack([prev, nxt, local, prev / mean, nxt / mean, local / mean, prev / local], axis=1)
+    return feats.astype(np.float32)
+
+
+def extract_beats(
+    x_mv: np.ndarray, fs_in: float, cfg: PreprocessConfig, peaks_in: np.ndarray | None = None, margin: int = 0
+) -> Beats:
+    """A lead in mV -> beat windows and RR features at the model rate.
+
+    peaks_in: R-peak indices at fs_in (e.g. from annotations); detected when None.
+    margin: extra samples on each side of every window, for random shifts in training.
+    """
+    x = prepare_signal(x_mv, fs_in, cfg)
+    if peaks_in is None:
+        peaks = detect_peaks(x, cfg.fs)
+    else:
+        peaks = np.round(np.asarray(peaks_in, dtype=np.float64) * cfg.fs / fs_in).astype(np.int64)
+        peaks = np.clip(peaks, 0, x.shape[0] - 1)
+    scale = r_amplitude(x, peaks, cfg.fs, cfg)
+    windows = beat_windows(x / scale, peaks, cfg.pre + margin, cfg.post + margin)[:, None, :]
+    if cfg.template_channel:
+        # Patient-adaptive morphology: what sets a beat apart from this patient's usual beat.
+        template = np.median(windows, axis=0, keepdims=True) if len(windows) else windows
+        windows = np.concatenate([windows, windows - template], axis=1)
+    return Beats(windows, rr_features(peaks, cfg.fs, cfg.local_rr_beats), peaks, scale)

@@ -1,0 +1,239 @@
+"""Multi-task training on MIT-BIH beats: reconstruction pretraining, then joint training with a decaying
+reconstruction weight; fixed or learned task weights; class-weighted cross-entropy; best by validation F1."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__
+from .checkpoint import save_checkpoint
+from .config import Config, dump_yaml
+from .data.mitdb import CLASSES, BeatDataset, data_fingerprint, load_beats, resolve_records
+from .data.paths import cache_dir, data_root, database_dir
+from .errors import ConfigError
+from .metrics import class_report, prd
+from .models import build_model
+from .preprocess import RR_FEATURES
+from .schedules import lr_factor, task_scales
+from .weighting import WEIGHTINGS
+
+TASKS = ("classification", "reconstruction")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when torch sees a GPU, else cpu; 'cuda' without a GPU is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but torch sees no usable GPU; use --device cpu or auto")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    import random
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def load_split_data(cfg: Config) -> tuple[BeatDataset, BeatDataset, Path, list[str]]:
+    """Training beats (with jitter margin) and validation beats (whole held-out records of the train split)."""
+    db = database_dir(data_root(cfg.data.data_dir), "mitdb")
+    records = resolve_records(cfg.data.train)
+    val = [r for r in cfg.data.val if r in records]
+    if len(val) != len(cfg.data.val):
+        raise ConfigError(f"validation records {cfg.data.val} must all be in the training split {cfg.data.train}")
+    train_records = [r for r in records if r not in val]
+    cache = cache_dir(cfg.data.cache_dir)
+    full = load_beats(db, records, cfg.preprocess, cache, margin=cfg.data.jitter)
+    return full.subset(train_records), full.subset(val), db, train_records
+
+
+def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
+    """(n / n_c) ** power, scaled so that the mean weight over the training beats is 1; 0 for absent classes."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    return (w / (w[labels].mean())).astype(np.float32)
+
+
+class Trainer:
+    """Holds the model, the weighting, the data on the device, and runs epochs."""
+
+    def __init__(self, cfg: Config, out: Path, progress: bool = True) -> None:
+        self.cfg, self.out, self.progress = cfg, out, progress
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.device = resolve_device(cfg.train.device)
+        self.rng = seed_everything(cfg.train.seed)
+        train, val, db, train_records = load_split_data(cfg)
+        if len(train) == 0 or len(val) == 0:
+            raise ConfigError("no training or validation beats: check data.train and data.val")
+        self.rr_mean = train.rr.mean(axis=0)
+        self.rr_std = train.rr.std(axis=0) + 1e-6
+        centered = train.centered()
+        self.bounds = (float(centered.min()), float(centered.max()))
+        self.meta = {
+            "classes": list(CLASSES),
+            "rr_features": list(RR_FEATURES),
+            "rr_mean": self.rr_mean.tolist(),
+            "rr_std": self.rr_std.tolist(),
+            "recon_bounds": list(self.bounds),
+            "in_leads": int(train.windows.shape[1]),
+            "train_records": train_records,
+            "val_records": list(cfg.data.val),
+            "data_fingerprint": data_fingerprint(db, train_records + list(cfg.data.val)),
+            "code_version": __version__,
+        }
+        dev = self.device
+        self.x = torch.from_numpy(train.windows).to(dev)
+        self.rr = torch.from_numpy(self._std_rr(train.rr)).to(dev)
+        self.y = torch.from_numpy(train.labels).to(dev)
+        self.labels_np = train.labels
+        self.val = val
+        self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
+        self.val_rr = torch.from_numpy(self._std_rr(val.rr))
+        self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev)
+        self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev)
+        # Validation and checkpoints use a moving average of the weights: the held-out records are few,
+        # and raw weights swing from epoch to epoch more than the selection can tell apart.
+        self.ema = (
+            torch.optim.swa_utils.AveragedModel(
+                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True
+            )
+            if cfg.train.ema_decay > 0
+            else None
+        )
+        self.weighting = WEIGHTINGS.get(cfg.weighting.name)(TASKS, weights=dict(cfg.weighting.weights)).to(dev)
+        params = list(self.model.parameters()) + list(self.weighting.parameters())
+        self.opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.window = cfg.preprocess.window
+        self.margin = cfg.data.jitter
+
+    def _std_rr(self, rr: np.ndarray) -> np.ndarray:
+        return ((rr - self.rr_mean) / self.rr_std).astype(np.float32)
+
+    def _epoch_indices(self) -> np.ndarray:
+        """All non-N beats and a fresh random fraction of the N beats, shuffled."""
+        idx = np.arange(len(self.labels_np))
+        if self.cfg.train.n_fraction < 1.0:
+            is_n = self.labels_np == 0
+            keep = ~is_n | (self.rng.random(len(idx)) < self.cfg.train.n_fraction)
+            idx = idx[keep]
+        return self.rng.permutation(idx)
+
+    def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Windows randomly shifted by up to `margin` samples (the detector's offset at prediction)."""
+        i = torch.from_numpy(idx).to(self.device)
+        shift = torch.from_numpy(self.rng.integers(0, 2 * self.margin + 1, size=len(idx))).to(self.device)
+        x = self.x[i]
+        cols = shift[:, None, None] + torch.arange(self.window, device=self.device)[None, None, :]
+        x = torch.gather(x, 2, cols.expand(-1, x.shape[1], -1))
+        return x, self.rr[i], self.y[i]
+
+    def run_epoch(self, epoch: int) -> dict:
+        from tqdm import tqdm
+
+        scales = task_scales(self.cfg.schedule, epoch)
+        self.model.train()
+        idx = self._epoch_indices()
+        bs = self.cfg.train.batch_size
+        sums = {t: 0.0 for t in scales}
+        n_batches = 0
+        batches = range(0, len(idx), bs)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress, file=sys.stderr)
+        for step, s in enumerate(bar):
+            for group in self.opt.param_groups:
+                group["lr"] = self.cfg.train.lr * lr_factor(self.cfg.schedule, epoch, step, len(batches))
+            x, rr, y = self._batch(idx[s : s + bs])
+            out = self.model(x, rr)
+            losses = {}
+            if "classification" in scales:
+                losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
+            losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
+            total = self.weighting.combine({t: scales[t] * losses[t] for t in scales})
+            self.opt.zero_grad(set_to_none=True)
+            total.backward()
+            self.opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            for t in scales:
+                sums[t] += float(losses[t].detach())
+            n_batches += 1
+        return {
+            "scales": scales,
+            "train_loss": {t: v / max(n_batches, 1) for t, v in sums.items()},
+            "weights": self.weighting.weights(),
+        }
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        model = self.eval_model.eval()
+        logits, recon = [], []
+        for s in range(0, len(self.val_x), 4096):
+            out = model(self.val_x[s : s + 4096].to(self.device), self.val_rr[s : s + 4096].to(self.device))
+            logits.append(out["logits"].cpu())
+            recon.append(out["reconstruction"].cpu())
+        pred = torch.cat(logits).argmax(1).numpy()
+        rep = class_report(self.val.labels, pred, CLASSES)
+        rep["prd"] = prd(self.val_x.numpy(), torch.cat(recon).numpy())
+        return rep
+
+    def checkpoint(self, epoch: int, val: dict) -> dict:
+        return {
+            "config": asdict(self.cfg),
+            "model_state": {k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()},
+            "weighting_state": {k: v.detach().cpu() for k, v in self.weighting.state_dict().items()},
+            "meta": {**self.meta, "epoch": epoch, "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")}},
+        }
+
+    def fit(self) -> dict:
+        """Train every epoch of the schedule; writes metrics.jsonl, last.pt and best.pt in the run folder."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.yaml").write_text(dump_yaml(self.cfg))
+        best, best_epoch = -1.0, -1
+        log = self.out / "metrics.jsonl"
+        log.write_text("")
+        for epoch in range(self.cfg.schedule.epochs):
+            t0 = time.time()
+            stats = self.run_epoch(epoch)
+            val = self.validate()
+            joint = "classification" in stats["scales"]
+            row = {"epoch": epoch + 1, "phase": "joint" if joint else "pretrain", **stats,
+                   "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")},
+                   "val_per_class": val["per_class"], "seconds": round(time.time() - t0, 2)}  # fmt: skip
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            ck = self.checkpoint(epoch + 1, val)
+            save_checkpoint(self.out / "last.pt", ck)
+            if joint and val["macro_f1"] > best:
+                best, best_epoch = val["macro_f1"], epoch + 1
+                save_checkpoint(self.out / "best.pt", ck)
+            print(
+                f"epoch {epoch + 1:>2}/{self.cfg.schedule.epochs} {row['phase']:<8} "
+                + " ".join(f"{t[:5]}={v:.4f}" for t, v in stats["train_loss"].items())
+                + f" | val acc={val['accuracy']:.4f} macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
+                + f" | {row['seconds']:.0f}s",
+                file=sys.stderr,
+            )
+        if best_epoch < 0:
+            raise ConfigError("the schedule has no joint epoch, so no classifier was trained: set schedule.joint_epochs")
+        return {"best_epoch": best_epoch, "best_val_macro_f1": best, "run": str(self.out)}
+
+
+def train(cfg: Config, out: Path, progress: bool = True) -> dict:
+    return Trainer(cfg, out, progress).fit()

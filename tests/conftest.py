@@ -1,0 +1,54 @@
+"""Shared fixtures: the real PhysioNet data beside the repo, and one small model trained once per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ECGMTL_DATA", ROOT.parent / "shared" / "physionet")).resolve()
+MITDB = DATA / "mitdb"
+ECGMTL = [sys.executable, "-m", "cli.main"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (MITDB / "100.hea").is_file():
+        raise pytest.UsageError(f"the tests read real records from {MITDB}; set ECGMTL_DATA to the physionet folder")
+
+
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`ecgmtl ARGS` as a real subprocess."""
+    e = {**os.environ, "ECGMTL_DATA": str(DATA), **(env or {})}
+    return subprocess.run([*ECGMTL, *map(str, args)], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
+    """A model trained through the CLI on 4 DS1 records (3 train, 1 validation), 1 + 1 epochs."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    res = run_cli(
+        "train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
+        "--set", "data.train=[106,119,209,223]", "--set", "data.val=[223]", "--set", f"data.cache_dir={cache}",
+        "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=1",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["best_epoch"] == 2
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_run: Path) -> Path:
+    out = tiny_run / "model.onnx"
+    res = run_cli("export", tiny_run, "--out", out)
+    assert res.returncode == 0, res.stderr
+    return out

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from conftest import MITDB
+from ecgmtl.preprocess import (
+    RR_FEATURES, PreprocessConfig, beat_windows, detect_peaks, extract_beats, prepare_signal, resample, rr_features,
+)  # fmt: skip
+from ecgmtl.record import read_record, select_lead
+
+BEAT_SYMBOLS = set("NLRejAaJSVEFfQ/")
+
+
+def test_resample_length_and_tone():
+    fs_in, fs_out = 500.0, 180.0
+    t = np.arange(5000) / fs_in
+    y = resample(np.sin(2 * np.pi * 5 * t), fs_in, fs_out)
+    assert y.shape == (1800,)
+    t2 = np.arange(1800) / fs_out
+    np.testing.assert_allclose(y[100:-100], np.sin(2 * np.pi * 5 * t2)[100:-100], atol=0.02)
+
+
+def test_bandpass_removes_baseline_and_keeps_qrs_band():
+    cfg = PreprocessConfig()
+    t = np.arange(36000) / 360.0
+    wander, qrs = 2.0 * np.sin(2 * np.pi * 0.1 * t), np.sin(2 * np.pi * 10 * t)
+    y = prepare_signal(wander + qrs, 360.0, cfg)
+    t2 = np.arange(y.shape[0]) / cfg.fs
+    core = slice(1000, -1000)
+    assert np.abs(y[core] - np.sin(2 * np.pi * 10 * t2)[core]).max() < 0.1
+
+
+def test_rr_features_closed_form():
+    peaks = np.array([0, 180, 360, 450, 720])  # at 180 Hz: RR 1, 1, 0.5 (premature), 1.5 s
+    f = rr_features(peaks, 180.0, local_beats=2)
+    assert f.shape == (5, len(RR_FEATURES))
+    mean = 4.0 / 4
+    np.testing.assert_allclose(f[3, :3], [0.5, 1.5, 0.75])  # prev, next, local mean of last 2 prev RR
+    np.testing.assert_allclose(f[3, 3:6], np.array([0.5, 1.5, 0.75]) / mean)
+    np.testing.assert_allclose(f[3, 6], 0.5 / 0.75)
+    np.testing.assert_allclose(f[0, 0], 1.0)  # the first beat borrows its next RR
+
+
+def test_windows_are_padded_at_the_edges():
+    w = beat_windows(np.arange(10, dtype=np.float32), np.array([0, 9]), pre=2, post=3)
+    np.testing.assert_array_equal(w, [[0, 0, 0, 1, 2], [7, 8, 9, 0, 0]])
+
+
+def test_detector_finds_record_100_beats():
+    """The detector's real-data threshold (wfdb-python holds its own to Se > 0.99 on record 100)."""
+    cfg = PreprocessConfig()
+    rec = read_record(MITDB / "100")
+    peaks = detect_peaks(prepare_signal(select_lead(rec, "MLII"), rec.fs, cfg), cfg.fs)
+    ref = np.array([s for s, c in zip(rec.annotation.sample, rec.annotation.symbol) if c in BEAT_SYMBOLS])
+    ref = ref * cfg.fs / rec.fs
+    found = np.min(np.abs(ref[:, None] - peaks[None, :]), axis=1) <= 0.15 * cfg.fs
+    assert found.mean() > 0.99
+    assert len(peaks) < 1.01 * len(ref)
+
+
+def test_extract_beats_shapes_and_template_channel():
+    cfg = PreprocessConfig()
+    rec = read_record(MITDB / "100")
+    b = extract_beats(select_lead(rec, "MLII")[:36000], rec.fs, cfg)
+    assert b.windows.shape == (len(b.peaks), 2, cfg.window) and b.rr.shape == (len(b.peaks), 7)
+    np.testing.assert_allclose(b.windows[:, 1], b.windows[:, 0] - np.median(b.windows[:, 0], axis=0), atol=1e-6)
+    assert np.abs(b.windows[:, 0, cfg.pre]).mean() == pytest.approx(1.0, abs=0.35)  # R amplitude scaled to ~1

@@ -1,0 +1,48 @@
+"""The model in models/ meets the issue's figures on real MIT-BIH data (DS2, never seen in training)."""
+
+import json
+
+import numpy as np
+import wfdb
+
+from conftest import MITDB, ROOT, run_cli
+from ecgmtl.data.mitdb import AAMI
+
+MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
+
+
+def test_shipped_model_and_card_exist():
+    assert MODEL.is_file()
+    card = (ROOT / "models" / "mitdb-resnet1d.md").read_text()
+    for must in ("DS1", "DS2", "Moody", "Goldberger", "ODC-By"):
+        assert must in card
+
+
+def test_ds2_figures():
+    res = run_cli("evaluate", "--model", MODEL, "--split", "DS2", "--json", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    s, v = rep["per_class"]["S"], rep["per_class"]["V"]
+    assert rep["accuracy"] >= 0.90
+    assert v["se"] >= 0.85 and v["ppv"] >= 0.80
+    assert s["se"] >= 0.50 and s["ppv"] >= 0.30
+    assert rep["constraints"]["reconstruction_violation_rate"] == 0.0
+
+
+def test_predict_record_200_without_its_annotations(tmp_path):
+    # Copy the record without its .atr, so the prediction cannot use the annotations.
+    for ext in ("hea", "dat"):
+        (tmp_path / f"200.{ext}").write_bytes((MITDB / f"200.{ext}").read_bytes())
+    res = run_cli("predict", tmp_path / "200.dat", "--json", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    assert "CPUExecutionProvider" in res.stderr
+    doc = json.loads(res.stdout)
+    pred_s = np.array([b["sample"] for b in doc["beats"]])
+    pred_c = np.array([b["class"] for b in doc["beats"]])
+    ann = wfdb.rdann(str(MITDB / "200"), "atr")
+    keep = np.array([s in AAMI for s in ann.symbol])
+    ref_s, ref_c = ann.sample[keep], np.array([AAMI[s] for s in np.asarray(ann.symbol)[keep]])
+    j = np.abs(ref_s[:, None] - pred_s[None, :]).argmin(axis=1)
+    matched = np.abs(ref_s - pred_s[j]) <= 0.150 * 360
+    assert matched.mean() >= 0.99
+    assert (pred_c[j][matched] == ref_c[matched]).mean() >= 0.90
