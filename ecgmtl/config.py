@@ -35,7 +35,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     class_weight_power: float = 0.5  # class weights (n / n_c) ** power, normalised to mean 1 over beats
     n_fraction: float = 1.0  # fraction of N beats drawn anew each epoch (undersampling the majority)
-    ema_decay: float = 0.998  # validation and checkpoints use this moving average of the weights; 0 = off
+    ema_decay: float = 0.0  # >0: validation and checkpoints use this moving average of the weights
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 = torch's default
 

@@ -32,7 +32,7 @@ def evaluate_model(model: OnnxModel, split: str = "DS2", data_dir: str | None = 
         records=records,
         model=model.name,
         provider=model.provider,
-        prd_percent=prd(x, recon),
+        prd_percent=prd(x[:, 0], recon[:, 0]),  # the lead itself, not the template-difference channel
         constraints={
             "probabilities_sum_max_error": float(np.abs(probs.sum(axis=1) - 1.0).max()),
             "reconstruction_violation_rate": violation_rate(recon, bounds["lower"], bounds["upper"]),

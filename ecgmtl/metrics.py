@@ -41,5 +41,19 @@ def format_report(rep: dict, prd_value: float | None = None) -> str:
         lines.append(f"{c:<6}{100 * m['se']:>8.1f}{100 * m['ppv']:>8.1f}{100 * m['f1']:>8.1f}{m['support']:>9d}")
     lines.append(f"accuracy {rep['accuracy']:.4f}   macro F1 {rep['macro_f1']:.4f}   beats {rep['n']}")
     if prd_value is not None:
-        lines.append(f"reconstruction PRD {prd_value:.1f}% (mean-removed, pooled over beat windows)")
+        lines.append(f"reconstruction PRD {prd_value:.1f}% (mean-removed, of the lead, pooled over beat windows)")
     return "\n".join(lines)
+
+
+def match_beats(ref: np.ndarray, found: np.ndarray, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest found beat for each reference beat: (index into found, matched within tol samples)."""
+    found = np.asarray(found)
+    if found.size == 0:
+        return np.zeros(len(ref), dtype=np.int64), np.zeros(len(ref), dtype=bool)
+    order = np.argsort(found)
+    f = found[order]
+    j = np.clip(np.searchsorted(f, ref), 1, max(len(f) - 1, 1))
+    left = np.clip(j - 1, 0, len(f) - 1)
+    j = np.clip(j, 0, len(f) - 1)
+    best = np.where(np.abs(f[left] - ref) <= np.abs(f[j] - ref), left, j)
+    return order[best], np.abs(f[best] - ref) <= tol

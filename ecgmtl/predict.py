@@ -13,6 +13,7 @@ from .runtime import OnnxModel
 
 # Where a default model is looked for: $ECGMTL_MODEL, then the repository's models/ folder.
 DEFAULT_MODEL = "mitdb-resnet1d.onnx"
+MIN_GAP_S = 3.0  # a stretch this long without a detected beat is reported (asystole, or a detector failure)
 
 
 def default_model_path() -> Path:
@@ -22,6 +23,13 @@ def default_model_path() -> Path:
 
 def preprocess_config(meta: dict) -> PreprocessConfig:
     return PreprocessConfig(**meta["preprocess"])
+
+
+def beat_free_segments(peaks_s: np.ndarray, duration_s: float, min_gap_s: float = MIN_GAP_S) -> list[dict]:
+    """Stretches of at least min_gap_s seconds with no detected beat, the record's ends included."""
+    edges = np.concatenate([[0.0], np.asarray(peaks_s, dtype=np.float64), [duration_s]])
+    gaps = np.flatnonzero(np.diff(edges) >= min_gap_s)
+    return [{"start_s": round(float(edges[i]), 3), "end_s": round(float(edges[i + 1]), 3)} for i in gaps]
 
 
 def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None) -> dict:
@@ -40,7 +48,7 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
     classes = model.meta["classes"]
     probs, recon = model.run(beats.windows, beats.rr)
     pred = probs.argmax(axis=1)
-    rmse = np.sqrt(np.mean((recon - beats.windows) ** 2, axis=(1, 2)))
+    rmse = np.sqrt(np.mean((recon[:, 0] - beats.windows[:, 0]) ** 2, axis=1))  # on the lead (channel 0)
     samples = np.round(beats.peaks * rec.fs / pcfg.fs).astype(np.int64)
     beat_list = [
         {
@@ -61,13 +69,16 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
         "summary": {c: int(n) for c, n in zip(classes, counts)},
         "n_beats": len(beat_list),
         "reconstruction": {
-            "prd_percent": None if not len(beat_list) else round(prd(beats.windows, recon), 3),
-            "form": "mean-removed PRD pooled over beat windows",
+            "prd_percent": None if not len(beat_list) else round(prd(beats.windows[:, 0], recon[:, 0]), 3),
+            "form": "mean-removed PRD of the lead, pooled over beat windows (normalised units)",
         },
         "beats": beat_list,
     }
+    result["no_beat_segments"] = beat_free_segments(samples / rec.fs, rec.duration_s)
     if not beat_list:
         result["warning"] = "no detectable beat in this record"
+    elif result["no_beat_segments"]:
+        result["warning"] = f"{len(result['no_beat_segments'])} segment(s) of {MIN_GAP_S:g} s or more with no detectable beat"
     return result
 
 
@@ -76,6 +87,8 @@ def format_summary(result: dict) -> str:
              f"{result['record']['duration_s']:.1f} s, lead {result['record']['lead']}"]  # fmt: skip
     if result.get("warning"):
         lines.append(f"warning: {result['warning']}")
+        for seg in result["no_beat_segments"][:10]:
+            lines.append(f"  no beat from {seg['start_s']:.1f} s to {seg['end_s']:.1f} s")
     total = max(result["n_beats"], 1)
     for c, n in result["summary"].items():
         lines.append(f"  {c}: {n:>6d}  ({100 * n / total:5.1f}%)")

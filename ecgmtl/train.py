@@ -190,7 +190,7 @@ class Trainer:
             recon.append(out["reconstruction"].cpu())
         pred = torch.cat(logits).argmax(1).numpy()
         rep = class_report(self.val.labels, pred, CLASSES)
-        rep["prd"] = prd(self.val_x.numpy(), torch.cat(recon).numpy())
+        rep["prd"] = prd(self.val_x[:, 0].numpy(), torch.cat(recon)[:, 0].numpy())  # the lead itself
         return rep
 
     def checkpoint(self, epoch: int, val: dict) -> dict:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ ECGMTL = [sys.executable, "-m", "cli.main"]
 def pytest_configure(config: pytest.Config) -> None:
     if not (MITDB / "100.hea").is_file():
         raise pytest.UsageError(f"the tests read real records from {MITDB}; set ECGMTL_DATA to the physionet folder")
+    # One dataset cache for the whole session, subprocesses included; never the user's ~/.cache.
+    os.environ["ECGMTL_CACHE"] = tempfile.mkdtemp(prefix="ecgmtl-test-cache-")
 
 
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -28,8 +31,8 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int 
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
+def cache() -> Path:
+    return Path(os.environ["ECGMTL_CACHE"])
 
 
 @pytest.fixture(scope="session")

@@ -130,3 +130,40 @@ def test_evaluate_json_on_ds2(tiny_onnx):
     assert rep["n"] == 49712 and set(rep["per_class"]) == {"N", "S", "V", "F", "Q"}
     assert rep["constraints"]["reconstruction_violation_rate"] == 0.0
     assert rep["constraints"]["probabilities_sum_max_error"] <= 1e-5
+
+
+def test_record_without_beats_is_reported_not_a_crash(tmp_path, tiny_onnx):
+    flat = np.random.default_rng(1).normal(0, 0.005, (360 * 20, 1))  # 20 s of noise floor, mV
+    wfdb.wrsamp("flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=flat, fmt=["16"], write_dir=str(tmp_path))
+    res = run_cli("predict", tmp_path / "flat.dat", "--model", tiny_onnx, "--json", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["warning"] and doc["no_beat_segments"]
+    assert sum(doc["summary"].values()) == len(doc["beats"]) <= 2
+
+
+def test_gap_in_a_real_record_is_reported(tmp_path, tiny_onnx):
+    rec = wfdb.rdrecord(str(MITDB / "100"), sampto=360 * 60)
+    x = rec.p_signal.copy()
+    x[360 * 20 : 360 * 30] = 0.0  # ten seconds of flat line in the middle
+    wfdb.wrsamp("gap", fs=360, units=["mV", "mV"], sig_name=rec.sig_name, p_signal=x, fmt=["16", "16"],
+                write_dir=str(tmp_path))  # fmt: skip
+    res = run_cli("predict", tmp_path / "gap.hea", "--model", tiny_onnx, "--json", "--device", "cpu")
+    doc = json.loads(res.stdout)
+    assert any(s["start_s"] <= 21 and s["end_s"] >= 29 for s in doc["no_beat_segments"]), doc["no_beat_segments"]
+
+
+def test_uncertainty_weighting_trains_from_the_cli(tmp_path, cache):
+    out = tmp_path / "unc"
+    res = run_cli(
+        "train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
+        "--set", "data.train=[119,209,223]", "--set", "data.val=[223]", "--set", "weighting.name=uncertainty",
+        "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=1",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    w = rows[-1]["weights"]
+    assert w["classification"] != 0.5 and w["reconstruction"] != 0.5  # learned away from exp(0) / 2
+    import torch
+
+    assert "log_var" in torch.load(out / "best.pt", weights_only=True)["weighting_state"]

@@ -17,7 +17,7 @@ def test_overrides_are_typed():
 
 @pytest.mark.parametrize(
     "override,match",
-    [("train.lr=fast", "train.lr"), ("train.nope=1", "nope"), ("nonsense", "key.sub=value"), ("schedule.decay=[1", "")],
+    [("train.lr=fast", "train.lr"), ("train.nope=1", "nope"), ("nonsense", "key.sub=value"), ("schedule.decay=[1", "bad configuration")],
 )
 def test_bad_overrides_are_one_line_config_errors(override, match):
     with pytest.raises(ConfigError, match=match) as e:

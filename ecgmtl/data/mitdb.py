@@ -57,10 +57,10 @@ def resolve_records(spec: str | list[str] | tuple[str, ...]) -> list[str]:
     for item in items:
         if item.upper() in SPLITS:
             names = SPLITS[item.upper()]
-        elif item.isdigit() or not item.isalpha():
-            names = [item]
-        else:
+        elif item.upper().startswith("DS"):
             raise RecordError(f"unknown split {item!r}; use DS1, DS2 or record names")
+        else:
+            names = [item]
         out += [n for n in names if n not in out]
     return out
 
@@ -99,8 +99,8 @@ def load_beats(
         try:
             with np.load(path, allow_pickle=False) as z:
                 return BeatDataset(z["windows"], z["rr"], z["labels"], z["record"], z["sample"], margin)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache file is rebuilt below
+        except Exception:  # zipfile.BadZipFile, OSError, KeyError...: a damaged cache file is rebuilt below
+            pass
     parts = []
     for name in records:
         w, rr, y, s = _record_beats(db, name, pcfg, margin)

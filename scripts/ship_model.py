@@ -1,0 +1,159 @@
+"""Train, export and measure the default MIT-BIH model, then write its card and the README results table.
+
+    python scripts/ship_model.py                 # train with configs/mitdb.yaml into runs/ship, then all else
+    python scripts/ship_model.py --run runs/ship # reuse a trained run
+
+Every figure in models/mitdb-resnet1d.md and the README's MIT-BIH table comes from this script's measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "mitdb-resnet1d"
+
+
+def predict_200_check(model, db: Path) -> dict:
+    """Predict record 200 from a copy without its .atr; compare with the reference annotations."""
+    import wfdb
+
+    from ecgmtl.data.mitdb import AAMI
+    from ecgmtl.metrics import match_beats
+    from ecgmtl.predict import predict_record
+
+    with tempfile.TemporaryDirectory() as d:
+        for ext in ("hea", "dat"):
+            shutil.copy(db / f"200.{ext}", Path(d) / f"200.{ext}")
+        t0 = time.time()
+        doc = predict_record(model, Path(d) / "200.dat")
+        seconds = time.time() - t0
+    ann = wfdb.rdann(str(db / "200"), "atr")
+    keep = np.array([s in AAMI for s in ann.symbol])
+    ref = ann.sample[keep]
+    ref_c = np.array([AAMI[s] for s in np.asarray(ann.symbol)[keep]])
+    j, ok = match_beats(ref, np.array([b["sample"] for b in doc["beats"]]), int(0.15 * 360))
+    pred_c = np.array([b["class"] for b in doc["beats"]])
+    return {"annotated": int(len(ref)), "detected": doc["n_beats"], "found_within_150ms": float(ok.mean()),
+            "class_agreement_on_matched": float((pred_c[j][ok] == ref_c[ok]).mean()), "seconds": round(seconds, 2)}  # fmt: skip
+
+
+def table(rep: dict) -> str:
+    rows = ["| class | Se % | PPV % | F1 % | beats |", "|---|---:|---:|---:|---:|"]
+    for c, m in rep["per_class"].items():
+        rows.append(f"| {c} | {100 * m['se']:.1f} | {100 * m['ppv']:.1f} | {100 * m['f1']:.1f} | {m['support']} |")
+    return "\n".join(rows)
+
+
+def summary(rep: dict, p200: dict) -> str:
+    return (
+        f"Accuracy **{rep['accuracy']:.4f}**, macro F1 **{rep['macro_f1']:.4f}** over {rep['n']} DS2 beats; "
+        f"reconstruction PRD {rep['prd_percent']:.1f}% (mean-removed, of the normalised lead, pooled over beat windows). "
+        f"Constraints: max |sum(p) - 1| = {rep['constraints']['probabilities_sum_max_error']:.1e}, reconstruction "
+        f"outside its bounds {100 * rep['constraints']['reconstruction_violation_rate']:.2f}% of samples.\n\n"
+        f"`ecgmtl predict 200.dat` without the `.atr`: {p200['detected']} beats detected for {p200['annotated']} "
+        f"annotated; {100 * p200['found_within_150ms']:.2f}% of the annotated beats found within 150 ms, and "
+        f"{100 * p200['class_agreement_on_matched']:.2f}% of those given the annotated class."
+    )
+
+
+def write_card(path: Path, meta: dict, rep: dict, p200: dict, train_info: dict) -> None:
+    path.write_text(f"""# {NAME}
+
+Multi-task ECG model from ecgmtl {meta['code_version']}: a residual 1-D CNN encoder shared by a beat classifier
+(AAMI EC57 classes N, S, V, F, Q; it also sees RR-interval features) and a beat-window reconstruction head.
+File: `{NAME}.onnx` (ONNX, opset from torch's exporter), run by onnxruntime; `ecgmtl predict` uses it by default.
+
+## Input
+Lead {meta['preprocess']['lead']} (aliases II, ML2, ECG) of any WFDB record, any sampling rate (resampled to
+{meta['preprocess']['fs']:g} Hz), band-pass {meta['preprocess']['highpass_hz']}-{meta['preprocess']['lowpass_hz']} Hz,
+scaled by the record's median R amplitude; windows of {meta['preprocess']['pre']} + {meta['preprocess']['post']}
+samples around each R peak (neurokit2's detector), plus the window minus the record's median beat.
+Every parameter is in the file's metadata (key `ecgmtl`).
+
+## Training
+- Data: MIT-BIH Arrhythmia Database, de Chazal et al. 2004 inter-patient split. Trained on DS1 less the
+  validation records {', '.join(meta['val_records'])} (held out whole; the checkpoint was chosen by their macro F1).
+  DS2 was not used for training or for choosing the checkpoint. Paced records 102, 104, 107, 217 are left out.
+- Command: `ecgmtl train --config configs/mitdb.yaml --out runs/ship` (seed 0), best epoch {meta['epoch']},
+  {train_info.get('seconds', 'n/a')} s on {train_info.get('machine', 'n/a')}.
+- Data fingerprint {meta['data_fingerprint']}; exported {meta['exported']}.
+
+## Results on DS2 (22 records, beats at the annotated R peaks)
+{table(rep)}
+
+{summary(rep, p200)}
+
+The S class is the hard part of the inter-patient protocol (published: de Chazal 2004 S 75.9/38.5, V 77.7/81.9,
+accuracy 0.862). F beats (fusion) are mostly called N, as in most published work.
+
+## Outputs and constraints
+`probabilities` (softmax: each in [0, 1], summing to 1) and `reconstruction`, clamped inside the graph to the
+amplitude range seen in training [{meta['constraints']['reconstruction']['lower']:.3f},
+{meta['constraints']['reconstruction']['upper']:.3f}] (normalised units).
+
+## Limits
+Not a medical device. One lead; no paced rhythms in training; beats are located by a detector at prediction,
+which misses beats in very noisy segments.
+
+## License and attribution
+The model is released with ecgmtl. It was trained on the MIT-BIH Arrhythmia Database
+(Moody GB, Mark RG. The impact of the MIT-BIH Arrhythmia Database. IEEE Eng Med Biol 20(3):45-50, 2001),
+ODC-By 1.0, from PhysioNet (Goldberger AL et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation
+101(23):e215-e220, 2000).
+""")
+
+
+def update_readme(rep: dict, p200: dict) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    block = f"<!-- results:mitdb -->\n{table(rep)}\n\n{summary(rep, p200)}\n<!-- /results:mitdb -->"
+    new = re.sub(r"<!-- results:mitdb -->.*?<!-- /results:mitdb -->", lambda m: block, text, flags=re.S)
+    readme.write_text(new)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, help="reuse this trained run instead of training")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "mitdb.yaml")
+    args = ap.parse_args()
+
+    from ecgmtl.config import load_config
+    from ecgmtl.data.paths import data_root, database_dir
+    from ecgmtl.evaluate import evaluate_model
+    from ecgmtl.export import export_onnx
+    from ecgmtl.runtime import OnnxModel
+
+    train_info = {"machine": f"{platform.machine()} CPU, {__import__('os').cpu_count()} cores"}
+    run = args.run
+    if run is None:
+        from ecgmtl.train import train
+
+        run = ROOT / "runs" / "ship"
+        t0 = time.time()
+        train(load_config(args.config), run, progress=False)
+        train_info["seconds"] = round(time.time() - t0)
+    out = ROOT / "models" / f"{NAME}.onnx"
+    export_onnx(run, out, NAME)
+    model = OnnxModel(out, device="cpu")
+    rep = evaluate_model(model, "DS2")
+    p200 = predict_200_check(model, database_dir(data_root(), "mitdb"))
+    (ROOT / "models" / f"{NAME}.eval.json").write_text(json.dumps({"ds2": rep, "record_200": p200,
+                                                                  "train": train_info}, indent=1))  # fmt: skip
+    write_card(ROOT / "models" / f"{NAME}.md", model.meta, rep, p200, train_info)
+    update_readme(rep, p200)
+    print(table(rep))
+    print(summary(rep, p200))
+
+
+if __name__ == "__main__":
+    main()
