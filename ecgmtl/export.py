@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,8 @@ def model_metadata(ck: dict, name: str) -> dict:
         "trained_with_version": meta["code_version"],
         "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "task_outputs": {"classification": "probabilities", "reconstruction": "reconstruction"},
+        "inputs": {"x": ["batch", meta["in_leads"], cfg["preprocess"]["pre"] + cfg["preprocess"]["post"]],
+                   "rr": ["batch", len(meta["rr_features"])]},  # fmt: skip
         "classes": meta["classes"],
         "preprocess": cfg["preprocess"],
         "rr_features": meta["rr_features"],
@@ -69,6 +73,7 @@ def model_metadata(ck: dict, name: str) -> dict:
         "val_records": meta["val_records"],
         "data_fingerprint": meta["data_fingerprint"],
         "epoch": meta["epoch"],
+        "epochs": cfg["schedule"]["pretrain_epochs"] + cfg["schedule"]["joint_epochs"],
         "val": meta["val"],
         "attribution": ATTRIBUTION,
     }
@@ -95,12 +100,18 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
     os.close(fd)
+    quiet = logging.getLogger("torch.onnx")  # it warns about torchvision ops this model does not use
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         batch = torch.export.Dim("batch", min=1)
-        torch.onnx.export(
-            wrapper, (x, rr), tmp, input_names=["x", "rr"], output_names=["probabilities", "reconstruction"],
-            dynamic_shapes=({0: batch}, {0: batch}), dynamo=True, external_data=False, verbose=False,
-        )  # fmt: skip
+        with warnings.catch_warnings():  # torch's exporter warns about its own internals
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=UserWarning)
+            torch.onnx.export(
+                wrapper, (x, rr), tmp, input_names=["x", "rr"], output_names=["probabilities", "reconstruction"],
+                dynamic_shapes=({0: batch}, {0: batch}), dynamo=True, external_data=False, verbose=False,
+            )  # fmt: skip
         proto = onnx.load(tmp)
         info = model_metadata(ck, name or Path(out).stem)
         del proto.metadata_props[:]
@@ -113,6 +124,7 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
         check = verify(tmp, wrapper, x, rr, tol)
         os.replace(tmp, out)
     finally:
+        quiet.setLevel(level)
         Path(tmp).unlink(missing_ok=True)
     return {"path": str(out), **check}
 

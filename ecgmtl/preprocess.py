@@ -29,7 +29,8 @@ class PreprocessConfig:
     post: int = 80  # samples after it (0.44 s)
     local_rr_beats: int = 10  # beats averaged for the local RR
     scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
-    template_channel: bool = True  # add a channel: the beat minus the record's median beat
+    template_channel: bool = False  # add a channel: the beat minus the record's median beat
+    min_r_mv: float = 0.05  # detected peaks smaller than this (mV) are noise, not beats
 
     @property
     def channels(self) -> int:
@@ -110,12 +111,16 @@ def detect_peaks(x: np.ndarray, fs: float) -> np.ndarray:
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
-def r_amplitude(x: np.ndarray, peaks: np.ndarray, fs: float, cfg: PreprocessConfig) -> float:
-    """The record's typical R amplitude (mV): median over beats of max |x| near each peak."""
+def peak_amplitudes(x: np.ndarray, peaks: np.ndarray, fs: float, cfg: PreprocessConfig) -> np.ndarray:
+    """max |x| within cfg.scale_halfwidth_s of each peak (mV), shape (beats,)."""
     h = max(1, int(round(cfg.scale_halfwidth_s * fs)))
     padded = np.pad(np.abs(x), h)
-    idx = peaks[:, None] + np.arange(2 * h + 1)[None, :]
-    amp = float(np.median(padded[idx].max(axis=1))) if peaks.size else 0.0
+    return padded[peaks[:, None] + np.arange(2 * h + 1)[None, :]].max(axis=1)
+
+
+def r_amplitude(x: np.ndarray, peaks: np.ndarray, fs: float, cfg: PreprocessConfig) -> float:
+    """The record's typical R amplitude (mV): the median peak amplitude; 1 when there is no beat."""
+    amp = float(np.median(peak_amplitudes(x, peaks, fs, cfg))) if peaks.size else 0.0
     return amp if amp > 1e-3 else 1.0
 
 
@@ -155,6 +160,7 @@ def extract_beats(
     x = prepare_signal(x_mv, fs_in, cfg)
     if peaks_in is None:
         peaks = detect_peaks(x, cfg.fs)
+        peaks = peaks[peak_amplitudes(x, peaks, cfg.fs, cfg) >= cfg.min_r_mv] if peaks.size else peaks
     else:
         peaks = np.round(np.asarray(peaks_in, dtype=np.float64) * cfg.fs / fs_in).astype(np.int64)
         peaks = np.clip(peaks, 0, x.shape[0] - 1)

@@ -23,7 +23,7 @@ def test_split_is_inter_patient():
 def test_aami_counts_match_the_literature(split, counts, cache):
     ds = load_beats(MITDB, list(split), PreprocessConfig(), cache)
     assert dict(zip(CLASSES, np.bincount(ds.labels, minlength=5).tolist())) == counts
-    assert ds.windows.shape == (sum(counts.values()), 2, PreprocessConfig().window)
+    assert ds.windows.shape == (sum(counts.values()), 1, PreprocessConfig().window)
 
 
 def test_cache_is_keyed_by_records_and_preprocessing(cache):

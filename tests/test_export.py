@@ -42,7 +42,8 @@ def test_reconstruction_bound_is_a_clip_in_the_graph_and_holds_on_extreme_input(
         n.op_type == "Clip" for f in proto.functions for n in f.node
     )
     b = m.meta["constraints"]["reconstruction"]
-    x = np.full((4, 2, m.meta["preprocess"]["pre"] + m.meta["preprocess"]["post"]), 50.0, np.float32)
+    _, channels, window = m.meta["inputs"]["x"]
+    x = np.full((4, channels, window), 50.0, np.float32)
     _, r = m.run(x, np.ones((4, 7), np.float32))
     assert r.max() <= b["upper"] and r.min() >= b["lower"]
 

@@ -58,7 +58,7 @@ def test_detector_finds_record_100_beats():
 
 
 def test_extract_beats_shapes_and_template_channel():
-    cfg = PreprocessConfig()
+    cfg = PreprocessConfig(template_channel=True)
     rec = read_record(MITDB / "100")
     b = extract_beats(select_lead(rec, "MLII")[:36000], rec.fs, cfg)
     assert b.windows.shape == (len(b.peaks), 2, cfg.window) and b.rr.shape == (len(b.peaks), 7)
