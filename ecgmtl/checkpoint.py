@@ -4,10 +4,10 @@ with the weights, so loading needs nothing else. Loaded with weights_only=True (
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .errors import ModelError
 
 FORMAT = "ecgmtl-checkpoint/1"
@@ -17,17 +17,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Atomic write: a temporary file in the same folder, flushed and synced, then renamed over `path`."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **payload}, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

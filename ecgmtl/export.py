@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .atomic import atomic_path
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .constraints import Clamp
 from .errors import ModelError
@@ -96,36 +96,32 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     rr = torch.tensor(meta["rr_mean"]) + torch.randn(256, len(meta["rr_mean"]), generator=g) * torch.tensor(
         meta["rr_std"]
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
-    os.close(fd)
     quiet = logging.getLogger("torch.onnx")  # it warns about torchvision ops this model does not use
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        batch = torch.export.Dim("batch", min=1)
-        with warnings.catch_warnings():  # torch's exporter warns about its own internals
-            warnings.simplefilter("ignore", category=FutureWarning)
-            warnings.simplefilter("ignore", category=UserWarning)
-            torch.onnx.export(
-                wrapper, (x, rr), tmp, input_names=["x", "rr"], output_names=["probabilities", "reconstruction"],
-                dynamic_shapes=({0: batch}, {0: batch}), dynamo=True, external_data=False, verbose=False,
-            )  # fmt: skip
-        proto = onnx.load(tmp)
-        info = model_metadata(ck, name or Path(out).stem)
-        del proto.metadata_props[:]
-        for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = k, v
-        proto.doc_string = f"ecgmtl {info['name']}: AAMI beat classes + beat reconstruction. {ATTRIBUTION}"
-        onnx.checker.check_model(proto)
-        onnx.save(proto, tmp)
-        check = verify(tmp, wrapper, x, rr, tol)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:  # written only if the check below passes
+            batch = torch.export.Dim("batch", min=1)
+            with warnings.catch_warnings():  # torch's exporter warns about its own internals
+                warnings.simplefilter("ignore", category=FutureWarning)
+                warnings.simplefilter("ignore", category=UserWarning)
+                torch.onnx.export(
+                    wrapper, (x, rr), str(tmp), input_names=["x", "rr"],
+                    output_names=["probabilities", "reconstruction"], dynamic_shapes=({0: batch}, {0: batch}),
+                    dynamo=True, external_data=False, verbose=False,
+                )  # fmt: skip
+            proto = onnx.load(tmp)
+            info = model_metadata(ck, name or Path(out).stem)
+            del proto.metadata_props[:]
+            for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = k, v
+            proto.doc_string = f"ecgmtl {info['name']}: AAMI beat classes + beat reconstruction. {ATTRIBUTION}"
+            onnx.checker.check_model(proto)
+            onnx.save(proto, tmp)
+            check = verify(str(tmp), wrapper, x, rr, tol)
     finally:
         quiet.setLevel(level)
-        Path(tmp).unlink(missing_ok=True)
     return {"path": str(out), **check}
 
 

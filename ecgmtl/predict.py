@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
 from .preprocess import PreprocessConfig, extract_beats
 from .record import read_record, select_lead
 from .runtime import OnnxModel
@@ -22,6 +23,14 @@ def default_model_path() -> Path:
 
 
 def preprocess_config(meta: dict) -> PreprocessConfig:
+    """The preprocessing stored in a model; keys this version does not know mean a newer ecgmtl made it."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(PreprocessConfig)}
+    unknown = set(meta["preprocess"]) - known
+    if unknown:
+        raise ModelError(f"model {meta.get('name')} needs preprocessing this ecgmtl lacks ({', '.join(sorted(unknown))}); "
+                         f"upgrade ecgmtl (model made by {meta.get('code_version')})")  # fmt: skip
     return PreprocessConfig(**meta["preprocess"])
 
 

@@ -54,3 +54,17 @@ def test_metadata_describes_everything_prediction_needs(tiny_onnx):
     for key in ("preprocess", "rr_mean", "rr_std", "constraints", "code_version", "data_fingerprint", "train_records"):
         assert key in meta
     assert meta["preprocess"]["fs"] == 180.0 and meta["preprocess"]["lead"] == "MLII"
+
+
+def test_failed_export_leaves_the_existing_file_untouched(tiny_run, tmp_path):
+    import pytest
+
+    from ecgmtl.errors import ModelError
+    from ecgmtl.export import export_onnx
+
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"the model users already have")
+    with pytest.raises(ModelError, match="disagrees"):
+        export_onnx(tiny_run, target, tol=-1.0)  # a check that cannot pass
+    assert target.read_bytes() == b"the model users already have"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import RecordError
 from ..preprocess import PreprocessConfig, extract_beats
 from ..record import read_record, select_lead
@@ -107,18 +106,6 @@ def load_beats(
         parts.append((w, rr, y, np.full(y.shape, name), s))
     ds = BeatDataset(*(np.concatenate(p) for p in zip(*parts)), margin=margin)
     if path is not None:
-        _save_npz(path, windows=ds.windows, rr=ds.rr, labels=ds.labels, record=ds.record, sample=ds.sample)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, windows=ds.windows, rr=ds.rr, labels=ds.labels, record=ds.record, sample=ds.sample)
     return ds
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
