@@ -17,6 +17,7 @@ install: $(BIN)/ecgmtl
 
 # Train on MIT-BIH DS1, export to ONNX, evaluate on DS2, predict one DS2 record (annotations unused).
 run: install
+	rm -rf $(RUN)
 	$(BIN)/ecgmtl train --config configs/mitdb.yaml --out $(RUN) --no-progress > /dev/null
 	$(BIN)/ecgmtl export $(RUN) --out $(RUN)/model.onnx --name mitdb-resnet1d > /dev/null
 	$(BIN)/ecgmtl evaluate --model $(RUN)/model.onnx --split DS2

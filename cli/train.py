@@ -9,29 +9,45 @@ from .common import emit_json, guarded, say
 
 
 def train(
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, metrics.jsonl, config.yaml.")],
+    out: Annotated[Optional[Path], typer.Option(help="Run folder: checkpoints, metrics.jsonl, config.yaml.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="YAML config (e.g. configs/mitdb.yaml).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set train.lr=1e-3.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ (default ../shared/physionet).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (Python, NumPy, torch).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
 ) -> None:
-    """Train the multi-task model (reconstruction + AAMI beat classes) on MIT-BIH DS1."""
+    """Train the multi-task model (reconstruction + AAMI beat classes) on MIT-BIH DS1, or resume a run."""
     from ecgmtl.config import load_config
+    from ecgmtl.errors import ConfigError
 
     overrides = list(set_ or [])
     overrides += [f"data.data_dir={data_dir}"] if data_dir else []
     overrides += [f"train.device={device}"] if device else []
     overrides += [f"train.seed={seed}"] if seed is not None else []
-    cfg = guarded(load_config, config, overrides)
+
+    def resolve():
+        if resume is None:
+            if out is None:
+                raise ConfigError("give --out RUN (a new run folder) or --resume RUN")
+            return out, load_config(config, overrides)
+        if out is not None and out.resolve() != resume.resolve():
+            raise ConfigError("--out and --resume name different folders; --resume RUN continues RUN in place")
+        if config is None and not overrides:
+            from ecgmtl.train import resume_config
+
+            return resume, resume_config(resume)
+        return resume, load_config(config, overrides)  # checked against the run's own before anything runs
+
+    run_dir, cfg = guarded(resolve)
 
     def run() -> dict:
         from ecgmtl.train import train as train_model
 
-        return train_model(cfg, out, progress=progress)
+        return train_model(cfg, run_dir, progress=progress, resume=resume is not None)
 
     result = guarded(run)
-    say(f"best checkpoint: {out / 'best.pt'} (epoch {result['best_epoch']}, "
+    say(f"best checkpoint: {run_dir / 'best.pt'} (epoch {result['best_epoch']}, "
         f"validation macro F1 {result['best_val_macro_f1']:.4f})")  # fmt: skip
     emit_json(result)

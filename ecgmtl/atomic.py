@@ -4,10 +4,28 @@ so that a crash or a full disk never leaves a half-written file where a good one
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+
+_writes: dict[str, int] = {}
+
+
+def _fault_point(path: Path) -> None:
+    """Fault injection for the crash tests: ECGMTL_FAULT=kill-before-rename:NAME:N kills this process with
+    SIGKILL during its Nth atomic write of a file called NAME, after the temporary file is written and
+    before it replaces the target. Unset (always, outside the tests), it does nothing."""
+    spec = os.environ.get("ECGMTL_FAULT", "")
+    if not spec.startswith("kill-before-rename:"):
+        return
+    _, name, nth = spec.split(":")
+    if path.name == name:
+        _writes[name] = _writes.get(name, 0) + 1
+        if _writes[name] == int(nth):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _umask() -> int:
@@ -31,6 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
+        _fault_point(path)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -39,6 +39,8 @@ class TrainConfig:
     ema_decay: float = 0.0  # >0: validation and checkpoints use this moving average of the weights
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    max_nonfinite: int = 20  # steps in a row with a non-finite loss or gradient before the run stops
+    min_free_mb: int = 200  # free disk space the run folder needs before training starts
 
 
 @dataclass(frozen=True)

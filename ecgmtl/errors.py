@@ -23,3 +23,9 @@ class ModelError(EcgmtlError):
     """A model or checkpoint file that is missing, broken or incompatible."""
 
     exit_code = 3
+
+
+class TrainingStopped(EcgmtlError):
+    """Training stopped cleanly on numerical faults; the last good checkpoint is intact."""
+
+    exit_code = 4

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import Config, dump_yaml
 from .data.mitdb import CLASSES, BeatDataset, data_fingerprint, load_beats, resolve_records
 from .data.paths import cache_dir, data_root, database_dir
-from .errors import ConfigError
+from .errors import ConfigError, TrainingStopped
 from .metrics import class_report, prd
 from .models import build_model
 from .preprocess import RR_FEATURES
@@ -115,10 +115,39 @@ class Trainer:
             else None
         )
         self.weighting = WEIGHTINGS.get(cfg.weighting.name)(TASKS, weights=dict(cfg.weighting.weights)).to(dev)
-        params = list(self.model.parameters()) + list(self.weighting.parameters())
-        self.opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.params = list(self.model.parameters()) + list(self.weighting.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.window = cfg.preprocess.window
         self.margin = cfg.data.jitter
+        self.epoch = 0  # epochs completed
+        self.step = 0  # optimizer steps taken
+        self.best, self.best_epoch = -1.0, -1
+        self.nonfinite = 0  # steps skipped in a row
+
+    def state(self) -> dict:
+        """Everything a resumed run needs to continue exactly as if it had not stopped."""
+        return {
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "weighting": self.weighting.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+        }
+
+    def load_state(self, st: dict) -> None:
+        self.model.load_state_dict(st["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(st["ema"])
+        self.weighting.load_state_dict(st["weighting"])
+        self.opt.load_state_dict(st["optimizer"])
+        self.rng.bit_generator.state = st["numpy_rng"]
+        torch.set_rng_state(st["torch_rng"])
+        self.epoch, self.step, self.best, self.best_epoch = st["epoch"], st["step"], st["best"], st["best_epoch"]
 
     def _std_rr(self, rr: np.ndarray) -> np.ndarray:
         return ((rr - self.rr_mean) / self.rr_std).astype(np.float32)
@@ -149,7 +178,7 @@ class Trainer:
         idx = self._epoch_indices()
         bs = self.cfg.train.batch_size
         sums = {t: 0.0 for t in scales}
-        n_batches = 0
+        n_batches = skipped = 0
         batches = range(0, len(idx), bs)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress, file=sys.stderr)
         for step, s in enumerate(bar):
@@ -161,10 +190,22 @@ class Trainer:
             if "classification" in scales:
                 losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
             losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
+            bad = [t for t in scales if not torch.isfinite(losses[t])]
+            if bad:
+                self._skip(epoch, f"non-finite {' and '.join(bad)} loss")
+                skipped += 1
+                continue
             total = self.weighting.combine({t: scales[t] * losses[t] for t in scales})
             self.opt.zero_grad(set_to_none=True)
             total.backward()
+            grads = [p.grad for p in self.params if p.grad is not None]
+            if not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+                self._skip(epoch, "non-finite gradient (the losses were finite)")
+                skipped += 1
+                continue
             self.opt.step()
+            self.step += 1
+            self.nonfinite = 0
             if self.ema is not None:
                 self.ema.update_parameters(self.model)
             for t in scales:
@@ -174,7 +215,19 @@ class Trainer:
             "scales": scales,
             "train_loss": {t: v / max(n_batches, 1) for t, v in sums.items()},
             "weights": self.weighting.weights(),
+            "skipped_steps": skipped,
         }
+
+    def _skip(self, epoch: int, why: str) -> None:
+        """A step with a non-finite loss or gradient is skipped; too many in a row stop the run."""
+        self.opt.zero_grad(set_to_none=True)
+        self.nonfinite += 1
+        print(f"warning: epoch {epoch + 1}: {why}; step skipped ({self.nonfinite} in a row)", file=sys.stderr)
+        if self.nonfinite >= self.cfg.train.max_nonfinite:
+            raise TrainingStopped(
+                f"stopped after {self.nonfinite} steps in a row with a {why}; the last good checkpoint is "
+                f"{self.out / 'last.pt'} (epoch {self.epoch})"
+            )
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -199,41 +252,102 @@ class Trainer:
             "model_state": {k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()},
             "weighting_state": {k: v.detach().cpu() for k, v in self.weighting.state_dict().items()},
             "meta": {**self.meta, "epoch": epoch, "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")}},
+            "train_state": self.state(),
         }
 
-    def fit(self) -> dict:
-        """Train every epoch of the schedule; writes metrics.jsonl, last.pt and best.pt in the run folder."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.yaml").write_text(dump_yaml(self.cfg))
-        best, best_epoch = -1.0, -1
+    def fit(self, resume: bool = False) -> dict:
+        """Train the schedule's remaining epochs; writes metrics.jsonl, last.pt and best.pt in the run folder."""
         log = self.out / "metrics.jsonl"
-        log.write_text("")
-        for epoch in range(self.cfg.schedule.epochs):
+        if resume:
+            self._resume(log)
+        else:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(dump_yaml(self.cfg))
+            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta), indent=1))
+            log.write_text("")
+        for epoch in range(self.epoch, self.cfg.schedule.epochs):
             t0 = time.time()
             stats = self.run_epoch(epoch)
             val = self.validate()
             joint = "classification" in stats["scales"]
             row = {"epoch": epoch + 1, "phase": "joint" if joint else "pretrain", **stats,
                    "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")},
-                   "val_per_class": val["per_class"], "seconds": round(time.time() - t0, 2)}  # fmt: skip
+                   "val_per_class": val["per_class"]}  # fmt: skip
+            seconds = round(time.time() - t0, 2)  # kept apart: metrics.jsonl is identical for identical runs
+            self.epoch = epoch + 1
+            improved = joint and val["macro_f1"] > self.best
+            if improved:
+                self.best, self.best_epoch = val["macro_f1"], epoch + 1
+            # Order matters for a crash between writes: the metrics row first (a resume drops rows past
+            # last.pt's epoch), last.pt last (a resumed run starts after the epoch it holds).
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")
+            with (self.out / "timing.jsonl").open("a") as f:
+                f.write(json.dumps({"epoch": epoch + 1, "seconds": seconds}) + "\n")
             ck = self.checkpoint(epoch + 1, val)
-            save_checkpoint(self.out / "last.pt", ck)
-            if joint and val["macro_f1"] > best:
-                best, best_epoch = val["macro_f1"], epoch + 1
+            if improved:
                 save_checkpoint(self.out / "best.pt", ck)
+            save_checkpoint(self.out / "last.pt", ck)
             print(
                 f"epoch {epoch + 1:>2}/{self.cfg.schedule.epochs} {row['phase']:<8} "
                 + " ".join(f"{t[:5]}={v:.4f}" for t, v in stats["train_loss"].items())
                 + f" | val acc={val['accuracy']:.4f} macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
-                + f" | {row['seconds']:.0f}s",
+                + f" | {seconds:.0f}s",
                 file=sys.stderr,
             )
-        if best_epoch < 0:
+        if self.best_epoch < 0:
             raise ConfigError("the schedule has no joint epoch, so no classifier was trained: set schedule.joint_epochs")
-        return {"best_epoch": best_epoch, "best_val_macro_f1": best, "run": str(self.out)}
+        return {"best_epoch": self.best_epoch, "best_val_macro_f1": self.best, "run": str(self.out)}
+
+    def _resume(self, log: Path) -> None:
+        """Continue after the last completed epoch: its state, and the metrics of the epochs before it."""
+        ck = load_checkpoint(self.out / "last.pt")
+        self.load_state(ck["train_state"])
+        for stale in self.out.glob(".*.tmp"):  # a write the crash interrupted
+            stale.unlink()
+        rows = log.read_text().splitlines() if log.exists() else []
+        kept = [r for r in rows if r.strip() and json.loads(r)["epoch"] <= self.epoch]
+        log.write_text("".join(r + "\n" for r in kept))
+        print(f"resuming {self.out} after epoch {self.epoch}", file=sys.stderr)
 
 
-def train(cfg: Config, out: Path, progress: bool = True) -> dict:
-    return Trainer(cfg, out, progress).fit()
+def run_record(cfg: Config, meta: dict) -> dict:
+    """What makes a run repeatable: seed, code and library versions, the data's hash."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    libs = {}
+    for pkg in ("torch", "numpy", "scipy", "wfdb", "neurokit2", "onnx", "onnxruntime-gpu", "onnxruntime"):
+        try:
+            libs[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return {
+        "seed": cfg.train.seed,
+        "code_version": __version__,
+        "python": platform.python_version(),
+        "libraries": libs,
+        "threads": torch.get_num_threads(),
+        "data_fingerprint": meta["data_fingerprint"],
+        "train_records": meta["train_records"],
+        "val_records": meta["val_records"],
+        "data_loader_workers": 0,  # the arrays live in memory (or on the device): no worker processes to seed
+    }
+
+
+def train(cfg: Config, out: Path, progress: bool = True, resume: bool = False) -> dict:
+    """Check everything that can be checked first, then train (or resume) into the run folder `out`."""
+    from .preflight import check_config, check_output, check_resume
+
+    check_config(cfg)
+    check_output(out, cfg, resume)
+    if resume:
+        check_resume(out, cfg, load_checkpoint(out / "last.pt")["config"])
+    return Trainer(cfg, out, progress).fit(resume)
+
+
+def resume_config(out: Path) -> Config:
+    """The configuration a run was started with, from its last checkpoint."""
+    from .config import config_from_dict
+
+    return config_from_dict(load_checkpoint(out / "last.pt")["config"])

@@ -94,7 +94,7 @@ def load_beats(
         json.dumps([CACHE_VERSION, data_fingerprint(db, records), sorted(records), asdict(pcfg), margin]).encode()
     ).hexdigest()[:20]
     path = cache / f"mitdb-{key}.npz" if cache else None
-    if path is not None and path.is_file():
+    if path is not None and path.is_file() and _intact(path):
         try:
             with np.load(path, allow_pickle=False) as z:
                 return BeatDataset(z["windows"], z["rr"], z["labels"], z["record"], z["sample"], margin)
@@ -108,4 +108,24 @@ def load_beats(
     if path is not None:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, windows=ds.windows, rr=ds.rr, labels=ds.labels, record=ds.record, sample=ds.sample)
+        with atomic_path(_hash_file(path)) as tmp:  # written last: a cache without it is not trusted
+            tmp.write_text(_sha256(path))
     return ds
+
+
+def _hash_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _intact(path: Path) -> bool:
+    """The cache file matches the hash recorded when it was written (truncated or altered files do not)."""
+    rec = _hash_file(path)
+    return rec.is_file() and rec.read_text().strip() == _sha256(path)

@@ -1,0 +1,89 @@
+"""Checks made before training starts, so that a typo or a full disk costs seconds, not a run.
+
+Each failure is one ConfigError (exit 2) or RecordError (exit 3) and nothing has been written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from .config import Config
+from .errors import ConfigError, RecordError
+
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml", "run.json")
+
+
+def check_config(cfg: Config) -> None:
+    """Names that must exist in a registry, and numbers that must be in range."""
+    from .data.mitdb import resolve_records
+    from .models import ENCODERS
+    from .schedules import decay
+    from .weighting import WEIGHTINGS
+
+    ENCODERS.get(cfg.model.encoder)
+    WEIGHTINGS.get(cfg.weighting.name)
+    decay(cfg.schedule.decay, 1.0, 0.5, 0.5)
+    t, s = cfg.train, cfg.schedule
+    for name, ok in [
+        ("train.lr", t.lr > 0), ("train.batch_size", t.batch_size > 0), ("train.max_nonfinite", t.max_nonfinite > 0),
+        ("train.n_fraction", 0 < t.n_fraction <= 1), ("train.ema_decay", 0 <= t.ema_decay < 1),
+        ("schedule.joint_epochs", s.joint_epochs >= 1), ("schedule.pretrain_epochs", s.pretrain_epochs >= 0),
+        ("preprocess.fs", cfg.preprocess.fs > 0), ("data.jitter", cfg.data.jitter >= 0),
+    ]:  # fmt: skip
+        if not ok:
+            raise ConfigError(f"{name} is out of range ({_value(cfg, name)})")
+    unknown = set(cfg.weighting.weights) - {"classification", "reconstruction"}
+    if unknown:
+        raise ConfigError(f"weighting.weights names unknown tasks {sorted(unknown)}; use classification, reconstruction")
+    records = resolve_records(cfg.data.train)
+    missing = [r for r in cfg.data.val if r not in records]
+    if missing:
+        raise ConfigError(f"validation records {missing} are not in data.train; validation must come from training")
+    if set(cfg.data.val) >= set(records):
+        raise ConfigError("data.val takes every training record; leave some for training")
+
+
+def check_output(out: Path, cfg: Config, resume: bool) -> None:
+    """The run folder: writable, with room, and not someone else's run (unless resuming it)."""
+    if not resume and (out / "last.pt").exists():
+        raise ConfigError(f"{out} already holds a run; resume it with --resume {out} or choose another --out")
+    parent = out if out.exists() else _existing_parent(out)
+    if not parent.is_dir():
+        raise RecordError(f"cannot create the run folder {out}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RecordError(f"the run folder {out} is not writable (no write permission on {parent})")
+    try:  # permissions can lie (read-only mounts, root-squash): try for real
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as e:
+        raise RecordError(f"the run folder {out} is not writable ({e.strerror})") from None
+    free_mb = shutil.disk_usage(parent).free / 2**20
+    if free_mb < cfg.train.min_free_mb:
+        raise RecordError(f"only {free_mb:.0f} MB free where {out} goes; training needs {cfg.train.min_free_mb} MB")
+
+
+def check_resume(out: Path, cfg: Config, saved: dict) -> None:
+    """A run is resumed only with the configuration it was started with."""
+    current = asdict(cfg)
+    diff = [k for k in current if current[k] != saved.get(k)]
+    if diff:
+        raise ConfigError(f"{out} was trained with another configuration (differs in: {', '.join(diff)}); "
+                          f"resume without --config/--set, or start a new --out")  # fmt: skip
+
+
+def _existing_parent(p: Path) -> Path:
+    p = p.absolute()
+    while not p.exists():
+        p = p.parent
+    return p
+
+
+def _value(cfg: Config, dotted: str) -> object:
+    obj: object = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
