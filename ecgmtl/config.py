@@ -45,8 +45,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class WeightingConfig:
+    """name: fixed, uncertainty, dwa, rlw, pcgrad, gradnorm or dbmtl; each takes the arguments it uses."""
+
     name: str = "fixed"
     weights: dict[str, float] = field(default_factory=lambda: {"classification": 1.0, "reconstruction": 1.0})
+    alpha: float = 1.5  # gradnorm: strength of the pull toward equal training rates
+    temperature: float = 2.0  # dwa: softmax temperature
+    beta: float = 0.9  # dbmtl: moving-average rate of the task gradients
+    beta_sigma: float = 0.5  # dbmtl: the rate decays as beta / step**beta_sigma
 
 
 @dataclass(frozen=True)

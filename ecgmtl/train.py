@@ -114,7 +114,13 @@ class Trainer:
             if cfg.train.ema_decay > 0
             else None
         )
-        self.weighting = WEIGHTINGS.get(cfg.weighting.name)(TASKS, weights=dict(cfg.weighting.weights)).to(dev)
+        w = cfg.weighting
+        self.weighting = WEIGHTINGS.get(w.name)(
+            TASKS, weights=dict(w.weights), alpha=w.alpha, temperature=w.temperature, beta=w.beta,
+            beta_sigma=w.beta_sigma,
+        ).to(dev)  # fmt: skip
+        self.shared = self.model.shared_parameters()
+        self.last_shared = self.model.last_shared_layer()
         self.params = list(self.model.parameters()) + list(self.weighting.parameters())
         self.opt = torch.optim.AdamW(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.window = cfg.preprocess.window
@@ -195,15 +201,15 @@ class Trainer:
                 self._skip(epoch, f"non-finite {' and '.join(bad)} loss")
                 skipped += 1
                 continue
-            total = self.weighting.combine({t: scales[t] * losses[t] for t in scales})
             self.opt.zero_grad(set_to_none=True)
-            total.backward()
+            self.weighting.backward({t: scales[t] * losses[t] for t in scales}, self.shared, self.last_shared)
             grads = [p.grad for p in self.params if p.grad is not None]
             if not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
                 self._skip(epoch, "non-finite gradient (the losses were finite)")
                 skipped += 1
                 continue
             self.opt.step()
+            self.weighting.after_step()
             self.step += 1
             self.nonfinite = 0
             if self.ema is not None:
@@ -211,9 +217,11 @@ class Trainer:
             for t in scales:
                 sums[t] += float(losses[t].detach())
             n_batches += 1
+        mean_losses = {t: v / max(n_batches, 1) for t, v in sums.items()}
+        self.weighting.epoch_end(mean_losses)
         return {
             "scales": scales,
-            "train_loss": {t: v / max(n_batches, 1) for t, v in sums.items()},
+            "train_loss": mean_losses,
             "weights": self.weighting.weights(),
             "skipped_steps": skipped,
         }
@@ -250,7 +258,7 @@ class Trainer:
         return {
             "config": asdict(self.cfg),
             "model_state": {k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()},
-            "weighting_state": {k: v.detach().cpu() for k, v in self.weighting.state_dict().items()},
+            "weighting_state": self.weighting.state_dict(),
             "meta": {**self.meta, "epoch": epoch, "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")}},
             "train_state": self.state(),
         }

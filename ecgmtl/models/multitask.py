@@ -40,6 +40,11 @@ class MultiTaskModel(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.encoder.parameters())
 
+    def last_shared_layer(self) -> nn.Parameter:
+        """The weight of the encoder's last convolution: where GradNorm measures task gradient norms."""
+        convs = [m for m in self.encoder.modules() if isinstance(m, nn.Conv1d)]
+        return convs[-1].weight
+
     def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         feats = self.encoder(x)
         return {"logits": self.classifier(feats, rr), "reconstruction": self.reconstructor(feats)}

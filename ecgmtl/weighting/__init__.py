@@ -1,6 +1,6 @@
 """Loss-weighting methods, one file each, found by name in WEIGHTINGS."""
 
 from .base import WEIGHTINGS, Weighting
-from . import fixed, uncertainty  # noqa: F401  (registers the methods)
+from . import dbmtl, dwa, fixed, gradnorm, pcgrad, rlw, uncertainty  # noqa: F401  (registers the methods)
 
 __all__ = ["WEIGHTINGS", "Weighting"]

@@ -1,4 +1,4 @@
-"""The interface every loss-weighting method implements."""
+"""The interface every loss-weighting method implements (after LibMTL's: one small class per method)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from ..registry import Registry
 
 
 class Weighting(nn.Module):
-    """Combines per-task losses into one scalar to backpropagate.
+    """Turns per-task losses into parameter gradients.
 
-    Subclasses implement `combine`. Learned weights are parameters of this module, so the trainer
-    optimises them with the model and they travel in the checkpoint.
+    Loss-based methods implement `combine` (one scalar; `backward` differentiates it). Gradient-based methods
+    override `backward`, which gets the shared parameters (the encoder) and may set their `.grad` itself.
+    Learned weights are parameters of this module, so the trainer optimises them with the model and they
+    travel in the checkpoint. `epoch_end` receives each task's mean training loss of the epoch.
     """
 
     def __init__(self, tasks: tuple[str, ...], **kwargs: object) -> None:
@@ -22,9 +24,40 @@ class Weighting(nn.Module):
     def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    def backward(
+        self, losses: dict[str, torch.Tensor], shared: list[nn.Parameter], last_shared: nn.Parameter | None = None
+    ) -> None:
+        """Set .grad of every parameter. `last_shared` is the last shared layer's weight (GradNorm's W)."""
+        self.combine(losses).backward()
+
+    def after_step(self) -> None:
+        """Called after each optimizer step (e.g. to renormalise learned weights)."""
+
+    def epoch_end(self, mean_losses: dict[str, float]) -> None:
+        pass
+
     def weights(self) -> dict[str, float]:
         """The current effective weight of each task, for logging."""
         raise NotImplementedError
+
+
+def task_gradients(losses: dict[str, torch.Tensor], shared: list[nn.Parameter]) -> dict[str, torch.Tensor]:
+    """Each task's gradient on the shared parameters, flattened into one vector per task."""
+    out = {}
+    for t, loss in losses.items():
+        g = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True)
+        out[t] = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(g, shared)])
+    return out
+
+
+def backward_with_shared_grad(total: torch.Tensor, shared: list[nn.Parameter], grad: torch.Tensor) -> None:
+    """Backward `total` for the task-specific parameters, then set the shared ones' gradient to `grad`."""
+    total.backward()
+    offset = 0
+    for p in shared:
+        n = p.numel()
+        p.grad = grad[offset : offset + n].view_as(p).clone()
+        offset += n
 
 
 WEIGHTINGS: Registry[type[Weighting]] = Registry("weighting")
