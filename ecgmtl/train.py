@@ -43,6 +43,7 @@ def seed_everything(seed: int) -> np.random.Generator:
     import random
 
     random.seed(seed)
+    np.random.seed(seed)  # the global generator, for library code that draws from it; ours uses the one below
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
 

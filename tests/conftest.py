@@ -35,15 +35,21 @@ def cache() -> Path:
     return Path(os.environ["ECGMTL_CACHE"])
 
 
+def train_small(out: Path, records: str, val: str, *sets: str, pretrain: int = 1, joint: int = 1):
+    """`ecgmtl train` on a few records with the committed config, as a real subprocess."""
+    args = ["train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
+            "--set", f"data.train=[{records}]", "--set", f"data.val=[{val}]",
+            "--set", f"schedule.pretrain_epochs={pretrain}", "--set", f"schedule.joint_epochs={joint}"]  # fmt: skip
+    for s in sets:
+        args += ["--set", s]
+    return run_cli(*args)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
     """A model trained through the CLI on 4 DS1 records (3 train, 1 validation), 1 + 1 epochs."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    res = run_cli(
-        "train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
-        "--set", "data.train=[106,119,209,223]", "--set", "data.val=[223]", "--set", f"data.cache_dir={cache}",
-        "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=1",
-    )  # fmt: skip
+    res = train_small(out, "106,119,209,223", "223", f"data.cache_dir={cache}")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["best_epoch"] == 2
     return out

@@ -9,7 +9,7 @@ import wfdb
 from typer.testing import CliRunner
 
 from cli.main import app
-from conftest import DATA, MITDB, ROOT, run_cli
+from conftest import DATA, MITDB, run_cli, train_small
 
 
 def _one_clean_line(res):
@@ -155,11 +155,7 @@ def test_gap_in_a_real_record_is_reported(tmp_path, tiny_onnx):
 
 def test_uncertainty_weighting_trains_from_the_cli(tmp_path, cache):
     out = tmp_path / "unc"
-    res = run_cli(
-        "train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
-        "--set", "data.train=[119,209,223]", "--set", "data.val=[223]", "--set", "weighting.name=uncertainty",
-        "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=1",
-    )  # fmt: skip
+    res = train_small(out, "119,209,223", "223", "weighting.name=uncertainty")
     assert res.returncode == 0, res.stderr
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     w = rows[-1]["weights"]

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import train_small
 from ecgmtl.weighting import WEIGHTINGS
 from ecgmtl.weighting.pcgrad import project_conflicts
 
@@ -90,11 +90,7 @@ def test_dbmtl_balances_gradient_magnitudes_of_losses_at_different_scales():
 @pytest.mark.parametrize("name", sorted(WEIGHTINGS.names()))
 def test_every_weighting_trains_from_the_cli(name, tmp_path):
     out = tmp_path / name
-    res = run_cli(
-        "train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
-        "--set", "data.train=[119,223]", "--set", "data.val=[223]", "--set", f"weighting.name={name}",
-        "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=1",
-    )  # fmt: skip
+    res = train_small(out, "119,223", "223", f"weighting.name={name}")
     assert res.returncode == 0, res.stderr
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["phase"] == "joint" and rows[-1]["skipped_steps"] == 0
