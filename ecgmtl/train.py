@@ -52,9 +52,7 @@ def load_split_data(cfg: Config) -> tuple[BeatDataset, BeatDataset, Path, list[s
     """Training beats (with jitter margin) and validation beats (whole held-out records of the train split)."""
     db = database_dir(data_root(cfg.data.data_dir), "mitdb")
     records = resolve_records(cfg.data.train)
-    val = [r for r in cfg.data.val if r in records]
-    if len(val) != len(cfg.data.val):
-        raise ConfigError(f"validation records {cfg.data.val} must all be in the training split {cfg.data.train}")
+    val = list(cfg.data.val)  # preflight.check_config has made sure they are training records
     train_records = [r for r in records if r not in val]
     cache = cache_dir(cfg.data.cache_dir)
     full = load_beats(db, records, cfg.preprocess, cache, margin=cfg.data.jitter)
@@ -72,6 +70,9 @@ class Trainer:
     """Holds the model, the weighting, the data on the device, and runs epochs."""
 
     def __init__(self, cfg: Config, out: Path, progress: bool = True) -> None:
+        from .preflight import check_config
+
+        check_config(cfg)
         self.cfg, self.out, self.progress = cfg, out, progress
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -106,8 +107,7 @@ class Trainer:
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
         self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev)
         self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev)
-        # Validation and checkpoints use a moving average of the weights: the held-out records are few,
-        # and raw weights swing from epoch to epoch more than the selection can tell apart.
+        # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
         self.ema = (
             torch.optim.swa_utils.AveragedModel(
                 self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True
@@ -123,7 +123,10 @@ class Trainer:
         self.shared = self.model.shared_parameters()
         self.last_shared = self.model.last_shared_layer()
         self.params = list(self.model.parameters()) + list(self.weighting.parameters())
-        self.opt = torch.optim.AdamW(self.params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        groups = [{"params": list(self.model.parameters())}]
+        if list(self.weighting.parameters()):  # learned task weights: no decay pulling them toward 0
+            groups.append({"params": list(self.weighting.parameters()), "weight_decay": 0.0})
+        self.opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.window = cfg.preprocess.window
         self.margin = cfg.data.jitter
         self.epoch = 0  # epochs completed
