@@ -60,7 +60,7 @@ def test_same_seed_same_metrics_other_seed_not(reference, tmp_path):
     assert run["seed"] == 0 and run["libraries"]["torch"] and run["data_fingerprint"]
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(reference, tmp_path):
+def test_sigkill_mid_epoch_and_again_mid_checkpoint_then_resume_matches_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
     proc = _popen(train_args(out))
     metrics = out / "metrics.jsonl"
@@ -73,6 +73,12 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(reference, tmp_path
     proc.wait()
     ck = torch.load(out / "last.pt", weights_only=True)  # what is on disk always loads
     assert ck["train_state"]["epoch"] == 1
+    # Killed again, now while the resumed run writes its next checkpoint (end of epoch 2).
+    again = _popen(["train", "--resume", str(out), "--no-progress"],
+                   env={"ECGMTL_FAULT": "kill-before-rename:last.pt:1"})  # fmt: skip
+    again.wait(timeout=300)
+    assert again.returncode == -signal.SIGKILL
+    assert torch.load(out / "last.pt", weights_only=True)["train_state"]["epoch"] == 1
     res = run_cli("train", "--resume", out, "--no-progress")
     assert res.returncode == 0, res.stderr
     assert "resuming" in res.stderr
