@@ -1,5 +1,5 @@
 """Output constraints. Hard: a projection into the allowed set, part of the model (and its ONNX graph).
-Soft: a training penalty c * mean(relu(violation)^2)."""
+Violation rates are a metric (metrics.violation_rate); soft penalties come with the constraint config."""
 
 from __future__ import annotations
 
@@ -19,25 +19,3 @@ class Clamp(nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return torch.clamp(y, self.lower, self.upper)
 
-
-def bound_penalty(y: torch.Tensor, lower: float | None, upper: float | None, coef: float) -> torch.Tensor:
-    """Soft bounds: coef * mean(relu(lower - y)^2 + relu(y - upper)^2)."""
-    v = torch.zeros_like(y)
-    if lower is not None:
-        v = v + torch.relu(lower - y) ** 2
-    if upper is not None:
-        v = v + torch.relu(y - upper) ** 2
-    return coef * v.mean()
-
-
-def violation_rate(y, lower: float | None, upper: float | None) -> float:
-    """Fraction of values outside [lower, upper] (numpy or torch input)."""
-    import numpy as np
-
-    y = np.asarray(y)
-    bad = np.zeros(y.shape, dtype=bool)
-    if lower is not None:
-        bad |= y < lower
-    if upper is not None:
-        bad |= y > upper
-    return float(bad.mean()) if bad.size else 0.0

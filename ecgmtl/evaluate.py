@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .constraints import violation_rate
 from .data.mitdb import CLASSES, load_beats, resolve_records
 from .data.paths import cache_dir, data_root, database_dir
 from .errors import ModelError
-from .metrics import class_report, prd
+from .metrics import class_report, prd, violation_rate
 from .predict import preprocess_config
 from .runtime import OnnxModel
 

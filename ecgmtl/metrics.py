@@ -57,3 +57,14 @@ def match_beats(ref: np.ndarray, found: np.ndarray, tol: int) -> tuple[np.ndarra
     j = np.clip(j, 0, len(f) - 1)
     best = np.where(np.abs(f[left] - ref) <= np.abs(f[j] - ref), left, j)
     return order[best], np.abs(f[best] - ref) <= tol
+
+
+def violation_rate(y: np.ndarray, lower: float | None, upper: float | None) -> float:
+    """Fraction of values outside [lower, upper]."""
+    y = np.asarray(y)
+    bad = np.zeros(y.shape, dtype=bool)
+    if lower is not None:
+        bad |= y < lower
+    if upper is not None:
+        bad |= y > upper
+    return float(bad.mean()) if bad.size else 0.0

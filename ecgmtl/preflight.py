@@ -14,9 +14,6 @@ from pathlib import Path
 from .config import Config
 from .errors import ConfigError, RecordError
 
-RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "config.yaml", "run.json")
-
-
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range."""
     from .data.mitdb import resolve_records
