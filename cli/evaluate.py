@@ -29,6 +29,9 @@ def evaluate(
         return
     print(f"{m.name} on MIT-BIH {split} ({len(rep['records'])} records, beats at the annotated R peaks)")
     print(format_report(rep, rep["prd_percent"]))
-    c = rep["constraints"]
-    print(f"constraints: max |sum(p) - 1| {c['probabilities_sum_max_error']:.1e}, "
-          f"reconstruction outside bounds {100 * c['reconstruction_violation_rate']:.3f}%")  # fmt: skip
+    print(f"probabilities: max |sum(p) - 1| {rep['probabilities_sum_max_error']:.1e}")
+    for c in rep["constraints"]:
+        on = c["output"] + (f" {','.join(c['classes'])}" if c["output"] == "probabilities" else "")
+        bounds = f"[{'-inf' if c['lower'] is None else format(c['lower'], '.4g')}, {'inf' if c['upper'] is None else format(c['upper'], '.4g')}]"
+        where = "in the graph" if c["in_graph"] else "soft, training only"
+        print(f"constraint {c['kind']} {on} in {bounds} ({where}): violated by {100 * c['violation_rate']:.3f}% of values")

@@ -8,6 +8,7 @@ from . import data
 from .evaluate import evaluate
 from .export import export
 from .predict import predict
+from .study import study
 from .train import train
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app.command()(train)
 app.command()(export)
 app.command()(evaluate)
 app.command()(predict)
+app.command()(study)
 app.add_typer(data.app, name="data")
 
 

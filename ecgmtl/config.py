@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from .constraints import ConstraintConfig
 from .errors import ConfigError
 from .models.multitask import ModelConfig
 from .preprocess import PreprocessConfig
@@ -64,6 +65,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # Output constraints; the default keeps the reconstruction within the amplitude range seen in training.
+    constraints: list[ConstraintConfig] = field(default_factory=lambda: [ConstraintConfig()])
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -7,7 +7,7 @@ import numpy as np
 from .data.mitdb import CLASSES, load_beats, resolve_records
 from .data.paths import cache_dir, data_root, database_dir
 from .errors import ModelError
-from .metrics import class_report, prd, violation_rate
+from .metrics import class_report, constraint_report, prd
 from .predict import preprocess_config
 from .runtime import OnnxModel
 
@@ -25,16 +25,13 @@ def evaluate_model(model: OnnxModel, split: str = "DS2", data_dir: str | None = 
     x = ds.windows
     probs, recon = model.run(x, ds.rr)
     rep = class_report(ds.labels, probs.argmax(axis=1), CLASSES)
-    bounds = model.meta["constraints"]["reconstruction"]
     rep.update(
         split=split if isinstance(split, str) else "custom",
         records=records,
         model=model.name,
         provider=model.provider,
         prd_percent=prd(x[:, 0], recon[:, 0]),  # the lead itself, not the template-difference channel
-        constraints={
-            "probabilities_sum_max_error": float(np.abs(probs.sum(axis=1) - 1.0).max()),
-            "reconstruction_violation_rate": violation_rate(recon, bounds["lower"], bounds["upper"]),
-        },
+        probabilities_sum_max_error=float(np.abs(probs.sum(axis=1) - 1.0).max()),
+        constraints=constraint_report(probs, recon, model.meta["constraints"]),
     )
     return rep

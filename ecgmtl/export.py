@@ -16,7 +16,7 @@ from torch import nn
 from . import __version__
 from .atomic import atomic_path
 from .checkpoint import load_checkpoint, model_from_checkpoint
-from .constraints import Clamp
+from .constraints import ConstraintConfig, HardProjection, resolve
 from .errors import ModelError
 
 META_KEY = "ecgmtl"
@@ -35,16 +35,24 @@ class Deployable(nn.Module):
     reconstruction (batch, channels, window) projected into the amplitude range seen in training.
     """
 
-    def __init__(self, model: nn.Module, rr_mean: list[float], rr_std: list[float], bounds: list[float]) -> None:
+    def __init__(self, model: nn.Module, meta: dict) -> None:
         super().__init__()
         self.model = model
-        self.register_buffer("rr_mean", torch.tensor(rr_mean, dtype=torch.float32))
-        self.register_buffer("rr_std", torch.tensor(rr_std, dtype=torch.float32))
-        self.clamp = Clamp(*bounds)
+        self.register_buffer("rr_mean", torch.tensor(meta["rr_mean"], dtype=torch.float32))
+        self.register_buffer("rr_std", torch.tensor(meta["rr_std"], dtype=torch.float32))
+        self.project = HardProjection(declared_constraints(meta), len(meta["classes"]))
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(x, (rr - self.rr_mean) / self.rr_std)
-        return torch.softmax(out["logits"], dim=-1), self.clamp(out["reconstruction"])
+        return self.project(torch.softmax(out["logits"], dim=-1), out["reconstruction"])
+
+
+def declared_constraints(meta: dict) -> list[dict]:
+    """The run's resolved constraints; checkpoints from before constraints were configurable had one, the
+    reconstruction clamped to the training range."""
+    if "constraints" in meta:
+        return meta["constraints"]
+    return resolve([ConstraintConfig()], meta["classes"], tuple(meta["recon_bounds"]))
 
 
 def model_metadata(ck: dict, name: str) -> dict:
@@ -64,10 +72,8 @@ def model_metadata(ck: dict, name: str) -> dict:
         "rr_features": meta["rr_features"],
         "rr_mean": meta["rr_mean"],
         "rr_std": meta["rr_std"],
-        "constraints": {
-            "probabilities": {"kind": "softmax", "sum": 1.0},
-            "reconstruction": {"kind": "clamp", "lower": meta["recon_bounds"][0], "upper": meta["recon_bounds"][1]},
-        },
+        "probabilities": "softmax",  # >= 0 and summing to 1 by construction, before any declared constraint
+        "constraints": declared_constraints(meta),  # hard ones are in the graph; soft ones shaped training
         "model": cfg["model"],
         "train_records": meta["train_records"],
         "val_records": meta["val_records"],
@@ -89,7 +95,7 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     ck = load_checkpoint(run)
     model, cfg = model_from_checkpoint(ck)
     meta = ck["meta"]
-    wrapper = Deployable(model, meta["rr_mean"], meta["rr_std"], meta["recon_bounds"]).eval()
+    wrapper = Deployable(model, meta).eval()
     window = cfg.preprocess.window
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, meta["in_leads"], window, generator=g) * 0.5

@@ -59,8 +59,19 @@ def match_beats(ref: np.ndarray, found: np.ndarray, tol: int) -> tuple[np.ndarra
     return order[best], np.abs(f[best] - ref) <= tol
 
 
+def constraint_report(probs: np.ndarray, recon: np.ndarray, resolved: list[dict]) -> list[dict]:
+    """Each declared constraint (see constraints.resolve) with the fraction of its values out of bounds:
+    reconstruction samples, or the constrained classes' probabilities. Hard ones are in the model's graph."""
+    out = []
+    for c in resolved:
+        y = probs[:, c["index"]] if c["output"] == "probabilities" else recon
+        out.append({**{k: c[k] for k in ("output", "kind", "classes", "lower", "upper")}, "in_graph": c["kind"] == "hard",
+                    "violation_rate": violation_rate(y, c["lower"], c["upper"])})  # fmt: skip
+    return out
+
+
 def violation_rate(y: np.ndarray, lower: float | None, upper: float | None) -> float:
-    """Fraction of values outside [lower, upper]."""
+    """Fraction of values outside [lower, upper] (None: unbounded on that side)."""
     y = np.asarray(y)
     bad = np.zeros(y.shape, dtype=bool)
     if lower is not None:

@@ -16,20 +16,34 @@ from .errors import ConfigError, RecordError
 
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range."""
-    from .data.mitdb import resolve_records
+    from .constraints import check_constraints
+    from .data.mitdb import CLASSES, resolve_records
     from .models import ENCODERS
-    from .schedules import decay
+    from .models.multitask import SHARING
+    from .schedules import check_schedule
     from .weighting import WEIGHTINGS
 
     ENCODERS.get(cfg.model.encoder)
-    WEIGHTINGS.get(cfg.weighting.name)
-    decay(cfg.schedule.decay, 1.0, 0.5, 0.5)
+    method = WEIGHTINGS.get(cfg.weighting.name)
+    check_schedule(cfg.schedule)
+    check_constraints(cfg.constraints, CLASSES)
+    if cfg.model.sharing not in SHARING:
+        raise ConfigError(f"unknown model.sharing {cfg.model.sharing!r}; choose one of: {', '.join(SHARING)}")
+    if method.gradient_based:
+        if cfg.model.sharing != "hard":
+            raise ConfigError(f"weighting {cfg.weighting.name} works on the gradients of a shared encoder, and "
+                              f"model.sharing={cfg.model.sharing} has none; use hard sharing or a loss-based "
+                              "weighting (fixed, uncertainty, dwa, rlw)")  # fmt: skip
+        if cfg.schedule.alternate != "none" or cfg.schedule.step != "summed":
+            raise ConfigError(f"weighting {cfg.weighting.name} needs both tasks' gradients in one step; "
+                              "use schedule.alternate=none and schedule.step=summed with it")  # fmt: skip
     t, s = cfg.train, cfg.schedule
     for name, ok in [
         ("train.lr", t.lr > 0), ("train.batch_size", t.batch_size > 0), ("train.max_nonfinite", t.max_nonfinite > 0),
         ("train.n_fraction", 0 < t.n_fraction <= 1), ("train.ema_decay", 0 <= t.ema_decay < 1),
         ("schedule.joint_epochs", s.joint_epochs >= 1), ("schedule.pretrain_epochs", s.pretrain_epochs >= 0),
         ("preprocess.fs", cfg.preprocess.fs > 0), ("data.jitter", cfg.data.jitter >= 0),
+        ("model.soft_coef", cfg.model.soft_coef >= 0),
     ]:  # fmt: skip
         if not ok:
             raise ConfigError(f"{name} is out of range ({_value(cfg, name)})")

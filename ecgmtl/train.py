@@ -19,10 +19,11 @@ from .config import Config, dump_yaml
 from .data.mitdb import CLASSES, BeatDataset, data_fingerprint, load_beats, resolve_records
 from .data.paths import cache_dir, data_root, database_dir
 from .errors import ConfigError, TrainingStopped
-from .metrics import class_report, prd
+from .metrics import class_report, constraint_report, prd
 from .models import build_model
 from .preprocess import RR_FEATURES
-from .schedules import lr_factor, task_scales
+from .constraints import HardProjection, resolve, soft_penalty
+from .schedules import batch_tasks, lr_factor, step_groups, task_scales
 from .weighting import WEIGHTINGS
 
 TASKS = ("classification", "reconstruction")
@@ -91,6 +92,7 @@ class Trainer:
             "rr_mean": self.rr_mean.tolist(),
             "rr_std": self.rr_std.tolist(),
             "recon_bounds": list(self.bounds),
+            "constraints": resolve(cfg.constraints, CLASSES, self.bounds),
             "in_leads": int(train.windows.shape[1]),
             "train_records": train_records,
             "val_records": list(cfg.data.val),
@@ -106,6 +108,7 @@ class Trainer:
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
         self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev)
+        self.projection = HardProjection(self.meta["constraints"], len(CLASSES))  # as in the exported graph
         self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev)
         # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
         self.ema = (
@@ -183,52 +186,76 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict:
         from tqdm import tqdm
 
-        scales = task_scales(self.cfg.schedule, epoch)
         self.model.train()
         idx = self._epoch_indices()
         bs = self.cfg.train.batch_size
-        sums = {t: 0.0 for t in scales}
-        n_batches = skipped = 0
+        tasks = task_scales(self.cfg.schedule, epoch)
+        sums, counts = {t: 0.0 for t in tasks}, {t: 0 for t in tasks}
+        penalty_sum, skipped = 0.0, 0
         batches = range(0, len(idx), bs)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress, file=sys.stderr)
         for step, s in enumerate(bar):
             for group in self.opt.param_groups:
                 group["lr"] = self.cfg.train.lr * lr_factor(self.cfg.schedule, epoch, step, len(batches))
             x, rr, y = self._batch(idx[s : s + bs])
-            out = self.model(x, rr)
-            losses = {}
-            if "classification" in scales:
-                losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
-            losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
-            bad = [t for t in scales if not torch.isfinite(losses[t])]
-            if bad:
-                self._skip(epoch, f"non-finite {' and '.join(bad)} loss")
-                skipped += 1
-                continue
-            self.opt.zero_grad(set_to_none=True)
-            self.weighting.backward({t: scales[t] * losses[t] for t in scales}, self.shared, self.last_shared)
-            grads = [p.grad for p in self.params if p.grad is not None]
-            if not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
-                self._skip(epoch, "non-finite gradient (the losses were finite)")
-                skipped += 1
-                continue
-            self.opt.step()
-            self.weighting.after_step()
+            for scales in step_groups(self.cfg.schedule, batch_tasks(self.cfg.schedule, epoch, step)):
+                done = self._step(epoch, x, rr, y, scales)
+                if done is None:
+                    skipped += 1
+                    continue
+                losses, penalty = done
+                for t, v in losses.items():
+                    sums[t] += v
+                    counts[t] += 1
+                penalty_sum += penalty
             self.step += 1
-            self.nonfinite = 0
-            if self.ema is not None:
-                self.ema.update_parameters(self.model)
-            for t in scales:
-                sums[t] += float(losses[t].detach())
-            n_batches += 1
-        mean_losses = {t: v / max(n_batches, 1) for t, v in sums.items()}
+        mean_losses = {t: sums[t] / counts[t] for t in tasks if counts[t]}  # alternation may skip a task
         self.weighting.epoch_end(mean_losses)
-        return {
-            "scales": scales,
-            "train_loss": mean_losses,
-            "weights": self.weighting.weights(),
-            "skipped_steps": skipped,
-        }
+        row = {"scales": tasks, "train_loss": mean_losses, "weights": self.weighting.weights(), "skipped_steps": skipped}
+        if self.cfg.model.sharing == "soft" or any(c.kind == "soft" for c in self.cfg.constraints):
+            row["penalty"] = penalty_sum / max(sum(counts.values()), 1)
+        if self.cfg.model.sharing != "hard":
+            row["encoder_distance"] = self.model.encoder_distance()
+        return row
+
+    def _step(self, epoch: int, x: torch.Tensor, rr: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
+        """One forward, backward and optimizer step on the tasks in `scales`; returns the task losses and the
+        penalty (soft sharing + soft constraints) as floats, or None where the step was skipped."""
+        out = self.model(x, rr)
+        losses = {}
+        if "classification" in scales:
+            losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
+        if "reconstruction" in scales:
+            losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
+        bad = [t for t in scales if not torch.isfinite(losses[t])]
+        if bad:
+            self._skip(epoch, f"non-finite {' and '.join(bad)} loss")
+            return None
+        penalty = self._penalty(out, scales)
+        self.opt.zero_grad(set_to_none=True)
+        if penalty is not None:  # outside the weighting: its coefficient is the user's, not the method's
+            penalty.backward(retain_graph=True)
+        self.weighting.backward({t: scales[t] * losses[t] for t in scales}, self.shared, self.last_shared)
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            self._skip(epoch, "non-finite gradient (the losses were finite)")
+            return None
+        self.opt.step()
+        self.weighting.after_step()
+        self.nonfinite = 0
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return {t: float(v.detach()) for t, v in losses.items()}, 0.0 if penalty is None else float(penalty.detach())
+
+    def _penalty(self, out: dict[str, torch.Tensor], scales: dict[str, float]) -> torch.Tensor | None:
+        """Soft sharing's L2 pull between the task encoders, plus soft constraints on the trained outputs."""
+        outputs = {}
+        if "classification" in scales:
+            outputs["probabilities"] = torch.softmax(out["logits"], dim=-1)
+        if "reconstruction" in scales:
+            outputs["reconstruction"] = out["reconstruction"]
+        terms = [t for t in (self.model.sharing_penalty(), soft_penalty(self.meta["constraints"], outputs)) if t is not None]
+        return sum(terms) if terms else None
 
     def _skip(self, epoch: int, why: str) -> None:
         """A step with a non-finite loss or gradient is skipped; too many in a row stop the run."""
@@ -247,15 +274,18 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
+        """Validation beats through the model and its hard constraints, as the exported graph computes them."""
         model = self.eval_model.eval()
-        logits, recon = [], []
+        probs, recon = [], []
         for s in range(0, len(self.val_x), 4096):
             out = model(self.val_x[s : s + 4096].to(self.device), self.val_rr[s : s + 4096].to(self.device))
-            logits.append(out["logits"].cpu())
-            recon.append(out["reconstruction"].cpu())
-        pred = torch.cat(logits).argmax(1).numpy()
-        rep = class_report(self.val.labels, pred, CLASSES)
-        rep["prd"] = prd(self.val_x[:, 0].numpy(), torch.cat(recon)[:, 0].numpy())  # the lead itself
+            p, r = self.projection.to(self.device)(torch.softmax(out["logits"], dim=-1), out["reconstruction"])
+            probs.append(p.cpu())
+            recon.append(r.cpu())
+        p, r = torch.cat(probs).numpy(), torch.cat(recon).numpy()
+        rep = class_report(self.val.labels, p.argmax(1), CLASSES)
+        rep["prd"] = prd(self.val_x[:, 0].numpy(), r[:, 0])  # the lead itself
+        rep["constraints"] = [c["violation_rate"] for c in constraint_report(p, r, self.meta["constraints"])]
         return rep
 
     def checkpoint(self, epoch: int, val: dict) -> dict:
@@ -283,7 +313,7 @@ class Trainer:
             val = self.validate()
             joint = "classification" in stats["scales"]
             row = {"epoch": epoch + 1, "phase": "joint" if joint else "pretrain", **stats,
-                   "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")},
+                   "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd", "constraints")},
                    "val_per_class": val["per_class"]}  # fmt: skip
             seconds = round(time.time() - t0, 2)  # kept apart: metrics.jsonl is identical for identical runs
             self.epoch = epoch + 1

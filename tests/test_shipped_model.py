@@ -26,7 +26,8 @@ def test_ds2_figures():
     assert rep["accuracy"] >= 0.90
     assert v["se"] >= 0.85 and v["ppv"] >= 0.80
     assert s["se"] >= 0.50 and s["ppv"] >= 0.30
-    assert rep["constraints"]["reconstruction_violation_rate"] == 0.0
+    hard = [c for c in rep["constraints"] if c["kind"] == "hard"]
+    assert hard and all(c["violation_rate"] == 0.0 for c in hard)  # hard constraints hold on every DS2 beat
 
 
 def test_predict_record_200_without_its_annotations(tmp_path):

@@ -50,8 +50,9 @@ class BeatDataset:
 
 
 def resolve_records(spec: str | list[str] | tuple[str, ...]) -> list[str]:
-    """'DS1', 'DS2', or a list of record names and split names, expanded in order without repeats."""
-    items = [spec] if isinstance(spec, str) else [str(r) for r in spec]
+    """'DS1', 'DS2', a comma-separated string or a list of record names and split names, expanded in order
+    without repeats."""
+    items = [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else [str(r) for r in spec]
     out: list[str] = []
     for item in items:
         if item.upper() in SPLITS:

@@ -1,4 +1,10 @@
-"""The multi-task model: one shared encoder, a classification head and a reconstruction head."""
+"""The multi-task model: encoder(s), a classification head and a reconstruction head.
+
+Sharing (`model.sharing`):
+- hard: one encoder shared by both heads;
+- soft: one encoder per task, pulled together by an L2 penalty on their differences (`model.soft_coef`);
+- none: one encoder per task and no penalty, so each task trains alone (the single-task baselines).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from torch import nn
 
 from .encoders import ENCODERS
 from .heads import ClassificationHead, ReconstructionHead
+
+SHARING = ("hard", "soft", "none")
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,8 @@ class ModelConfig:
     head_hidden: int = 64
     dropout: float = 0.2
     use_rr: bool = True
+    sharing: str = "hard"  # hard, soft or none (see the module docstring)
+    soft_coef: float = 1e-2  # soft sharing: coefficient of sum ||theta_cls - theta_rec||^2 over encoder parameters
 
 
 class MultiTaskModel(nn.Module):
@@ -31,23 +41,60 @@ class MultiTaskModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig, in_leads: int, n_rr: int, n_classes: int) -> None:
         super().__init__()
+        if cfg.sharing not in SHARING:
+            raise ValueError(f"unknown sharing {cfg.sharing!r}; choose one of: {', '.join(SHARING)}")
         self.cfg = cfg
-        self.encoder = ENCODERS.get(cfg.encoder)(in_leads=in_leads, widths=tuple(cfg.widths), kernel=cfg.kernel)
-        c, r = self.encoder.out_channels, self.encoder.reduction
+
+        def encoder() -> nn.Module:
+            return ENCODERS.get(cfg.encoder)(in_leads=in_leads, widths=tuple(cfg.widths), kernel=cfg.kernel)
+
+        if cfg.sharing == "hard":
+            self.encoder = encoder()
+            first = self.encoder
+        else:  # the same initial weights for both, so soft sharing starts from agreement
+            first = encoder()
+            second = encoder()
+            second.load_state_dict(first.state_dict())
+            self.encoders = nn.ModuleDict({"classification": first, "reconstruction": second})
+        c, r = first.out_channels, first.reduction
         self.classifier = ClassificationHead(c, n_rr if cfg.use_rr else 0, n_classes, cfg.head_hidden, cfg.dropout)
         self.reconstructor = ReconstructionHead(c, r, in_leads, cfg.kernel)
 
     def shared_parameters(self) -> list[nn.Parameter]:
-        return list(self.encoder.parameters())
+        """Parameters both tasks' gradients reach: the encoder under hard sharing, none otherwise."""
+        return list(self.encoder.parameters()) if self.cfg.sharing == "hard" else []
 
-    def last_shared_layer(self) -> nn.Parameter:
-        """The weight of the encoder's last convolution: where GradNorm measures task gradient norms."""
+    def last_shared_layer(self) -> nn.Parameter | None:
+        """The weight of the shared encoder's last convolution: where GradNorm measures task gradient norms."""
+        if self.cfg.sharing != "hard":
+            return None
         convs = [m for m in self.encoder.modules() if isinstance(m, nn.Conv1d)]
         return convs[-1].weight
 
+    def sharing_penalty(self) -> torch.Tensor | None:
+        """Soft sharing: soft_coef * sum of squared differences between the two encoders' parameters."""
+        if self.cfg.sharing != "soft":
+            return None
+        a, b = self.encoders["classification"].parameters(), self.encoders["reconstruction"].parameters()
+        return self.cfg.soft_coef * sum((p - q).pow(2).sum() for p, q in zip(a, b))
+
+    @torch.no_grad()
+    def encoder_distance(self) -> float | None:
+        """Relative L2 distance between the task encoders (0 = identical), logged under soft/none sharing."""
+        if self.cfg.sharing == "hard":
+            return None
+        a = torch.cat([p.reshape(-1) for p in self.encoders["classification"].parameters()])
+        b = torch.cat([p.reshape(-1) for p in self.encoders["reconstruction"].parameters()])
+        return float((a - b).norm() / (0.5 * (a.norm() + b.norm())).clamp_min(1e-12))
+
     def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        feats = self.encoder(x)
-        return {"logits": self.classifier(feats, rr), "reconstruction": self.reconstructor(feats)}
+        if self.cfg.sharing == "hard":
+            feats = self.encoder(x)
+            return {"logits": self.classifier(feats, rr), "reconstruction": self.reconstructor(feats)}
+        return {
+            "logits": self.classifier(self.encoders["classification"](x), rr),
+            "reconstruction": self.reconstructor(self.encoders["reconstruction"](x)),
+        }
 
 
 def build_model(cfg: ModelConfig, in_leads: int, n_rr: int, n_classes: int) -> MultiTaskModel:

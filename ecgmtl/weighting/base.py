@@ -17,6 +17,9 @@ class Weighting(nn.Module):
     travel in the checkpoint. `epoch_end` receives each task's mean training loss of the epoch.
     """
 
+    # True where the method needs each task's gradient on the shared parameters in the same step.
+    gradient_based = False
+
     def __init__(self, tasks: tuple[str, ...], **kwargs: object) -> None:
         super().__init__()
         self.tasks = tasks
@@ -51,12 +54,15 @@ def task_gradients(losses: dict[str, torch.Tensor], shared: list[nn.Parameter]) 
 
 
 def backward_with_shared_grad(total: torch.Tensor, shared: list[nn.Parameter], grad: torch.Tensor) -> None:
-    """Backward `total` for the task-specific parameters, then set the shared ones' gradient to `grad`."""
+    """Backward `total` for the task-specific parameters, then set the shared ones' gradient to `grad`,
+    plus whatever they held before (a penalty's gradient, taken outside the weighting)."""
+    before = [None if p.grad is None else p.grad.clone() for p in shared]
     total.backward()
     offset = 0
-    for p in shared:
+    for p, b in zip(shared, before):
         n = p.numel()
-        p.grad = grad[offset : offset + n].view_as(p).clone()
+        g = grad[offset : offset + n].view_as(p).clone()
+        p.grad = g if b is None else g + b
         offset += n
 
 

@@ -13,6 +13,8 @@ from .base import WEIGHTINGS, Weighting, backward_with_shared_grad, task_gradien
 
 @WEIGHTINGS.register("dbmtl")
 class DBMTL(Weighting):
+    gradient_based = True
+
     def __init__(self, tasks: tuple[str, ...], beta: float = 0.9, beta_sigma: float = 0.5, **kwargs: object) -> None:
         super().__init__(tasks)
         self.beta, self.sigma = float(beta), float(beta_sigma)

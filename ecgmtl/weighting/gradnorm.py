@@ -14,6 +14,8 @@ from .base import WEIGHTINGS, Weighting
 
 @WEIGHTINGS.register("gradnorm")
 class GradNorm(Weighting):
+    gradient_based = True
+
     def __init__(self, tasks: tuple[str, ...], alpha: float = 1.5, **kwargs: object) -> None:
         super().__init__(tasks)
         self.alpha = float(alpha)

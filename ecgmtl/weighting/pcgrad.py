@@ -26,6 +26,8 @@ def project_conflicts(grads: list[torch.Tensor], order: list[int] | None = None)
 
 @WEIGHTINGS.register("pcgrad")
 class PCGrad(Weighting):
+    gradient_based = True
+
     def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         return sum(losses.values())
 
