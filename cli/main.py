@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import data
+from .doctor import doctor
 from .evaluate import evaluate
 from .export import export
 from .predict import predict
@@ -23,6 +24,7 @@ app.command()(export)
 app.command()(evaluate)
 app.command()(predict)
 app.command()(study)
+app.command()(doctor)
 app.add_typer(data.app, name="data")
 
 

@@ -9,21 +9,57 @@ from .common import emit_json, guarded, say
 
 
 def predict(
-    record: Annotated[Path, typer.Argument(help="WFDB record: x.dat, x.hea or x.")],
+    records: Annotated[list[Path], typer.Argument(help="WFDB records (x.dat, x.hea or x) or folders of records.")],
     model: Annotated[Optional[Path], typer.Option(help="ONNX model (default: the shipped MIT-BIH model).")] = None,
     lead: Annotated[Optional[str], typer.Option(help="Lead to use (default: the model's, e.g. MLII).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_: Annotated[bool, typer.Option("--json", help="Every beat as JSON on stdout.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for --csv, --annotate and, for several records, summary.csv.")] = Path("."),
+    csv_: Annotated[bool, typer.Option("--csv", help="Per-beat CSV: OUT/<record>.beats.csv.")] = False,
+    annotate: Annotated[bool, typer.Option(help="WFDB annotation file OUT/<record>.ecgmtl (wfdb.rdann reads it).")] = False,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr for several records.")] = True,
 ) -> None:
-    """Detect and classify every beat of a record (annotations are not used) and reconstruct it."""
-    from ecgmtl.predict import default_model_path, format_summary, predict_record
+    """Detect and classify every beat of one or many records (annotations are not used) and reconstruct it.
+
+    Several records (or a folder): one summary CSV in --out; a record that fails is listed with its reason,
+    the others go on, and the exit code is 3 if any failed.
+    """
+    from ecgmtl.errors import RecordError
+    from ecgmtl.outputs import find_records, summary_csv, write_text
+    from ecgmtl.predict import default_model_path, format_summary, predict_many, predict_record, write_outputs
     from ecgmtl.runtime import OnnxModel
 
+    paths = find_records(records)
+    if not paths:
+        say(f"ecgmtl: error: no WFDB record (.hea) in {', '.join(map(str, records))}")
+        raise typer.Exit(RecordError.exit_code)
     m = guarded(OnnxModel, model or default_model_path(), device)
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
-    result = guarded(predict_record, m, record, lead)
+
+    def files(result: dict) -> None:
+        for p in write_outputs(result, out, csv_, annotate):
+            say(f"wrote {p}")
+
+    if len(paths) == 1 and not records[0].is_dir():
+        result = guarded(predict_record, m, paths[0], lead)
+        guarded(files, result)
+        if json_:
+            emit_json(result)
+        else:
+            print(format_summary(result))
+        return
+    results, failures = guarded(predict_many, m, paths, lead, progress, files)
+    rows = results + failures
+    summary = guarded(write_text, out / "summary.csv", summary_csv(rows, list(m.meta["classes"])))
+    for f in failures:
+        say(f"ecgmtl: error: {f['path']}: {f['error']}")
     if json_:
-        emit_json(result)
+        emit_json({"records": results, "failed": failures, "summary_csv": str(summary)})
     else:
-        print(format_summary(result))
+        for r in results:
+            print(format_summary(r))
+        print(f"{len(results)} of {len(paths)} records predicted; summary: {summary}")
+    if failures:
+        say(f"ecgmtl: error: {len(failures)} of {len(paths)} records failed (listed in {summary})")
+        raise typer.Exit(RecordError.exit_code)

@@ -104,3 +104,42 @@ def format_summary(result: dict) -> str:
     if result["reconstruction"]["prd_percent"] is not None:
         lines.append(f"reconstruction PRD {result['reconstruction']['prd_percent']:.1f}%")
     return "\n".join(lines)
+
+
+def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate: bool = False) -> list[Path]:
+    """The per-record files asked for, each written atomically into out_dir."""
+    from . import outputs
+
+    written = []
+    name = result["record"]["name"]
+    if beats_csv:
+        written.append(outputs.write_text(out_dir / f"{name}.beats.csv", outputs.beats_csv(result)))
+    if annotate:
+        written.append(outputs.write_annotations(result, out_dir))
+    return written
+
+
+def predict_many(model: OnnxModel, paths: list[Path], lead: str | None = None, progress: bool = True,
+                 each=None) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """predict_record over many records; a record that fails is listed with its reason and the others go on.
+    `each(result)` is called after every record that succeeded (to write its files). Returns (results,
+    failures); failures hold name, path and a one-line error."""
+    import sys
+
+    from tqdm import tqdm
+
+    from .errors import EcgmtlError
+
+    results, failures = [], []
+    for p in tqdm(paths, desc="records", unit="record", disable=not progress, file=sys.stderr):
+        try:
+            res = predict_record(model, p, lead)
+            if each is not None:
+                each(res)
+            results.append(res)
+        except EcgmtlError as e:
+            failures.append({"name": Path(p).stem, "path": str(p), "error": str(e)})
+        except Exception as e:  # a bug on one odd record must not stop the others; said in one line
+            first = (str(e).splitlines() or [""])[0][:200]
+            failures.append({"name": Path(p).stem, "path": str(p), "error": f"internal error: {type(e).__name__}: {first}"})
+    return results, failures

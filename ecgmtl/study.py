@@ -89,6 +89,8 @@ def load_study(path: str | os.PathLike) -> Study:
     if "base" not in doc or "grid" not in doc:
         raise ConfigError(f"study file {p} needs 'base' (a training config) and 'grid'")
     base = (p.parent / doc["base"]).resolve()
+    if not base.is_file():
+        raise ConfigError(f"study file {p}: its base config {base} does not exist")
     seeds = [int(s) for s in doc.get("seeds", [0, 1, 2])]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"study file {p}: 'seeds' must be a non-empty list of distinct integers")

@@ -198,7 +198,7 @@ def test_study_runs_a_grid_over_seeds_writes_the_table_and_resumes(tmp_path):
 
 @pytest.mark.parametrize("text, match", [
     ("base: x.yaml\n", "needs 'base'"),
-    ("base: missing.yaml\ngrid: [{sharing: [hard]}]\n", "does not exist"),
+    ("base: missing.yaml\ngrid: [{{weighting: [fixed]}}]\n", "does not exist"),
     ("base: {base}\ngrid: [{{weighting: [nosuch]}}]\n", "unknown weighting"),
     ("base: {base}\ngrid: [{{sharing: [hard]}}]\n", "not among options"),
     ("base: {base}\nsed: [1]\ngrid: []\n", "unknown keys"),

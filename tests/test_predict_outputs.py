@@ -1,0 +1,79 @@
+"""`ecgmtl predict` outputs (per-beat CSV, WFDB annotations), many records at once, and `ecgmtl doctor`:
+the shipped model on real MIT-BIH records, the CLI as a real subprocess."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import wfdb
+
+from conftest import MITDB, ROOT, run_cli
+
+MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
+
+
+def _copy(name, dst):
+    for ext in ("hea", "dat"):
+        shutil.copy(MITDB / f"{name}.{ext}", dst / f"{name}.{ext}")
+
+
+def test_annotation_file_reads_back_and_matches_the_json_beat_for_beat(tmp_path):
+    _copy("208", tmp_path)  # many V and F beats
+    out = tmp_path / "out"
+    res = run_cli("predict", tmp_path / "208.dat", "--model", MODEL, "--device", "cpu", "--json", "--csv",
+                  "--annotate", "--out", out)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    ann = wfdb.rdann(str(out / "208"), "ecgmtl")
+    code = {"N": "N", "S": "S", "V": "V", "F": "F", "Q": "Q"}
+    assert ann.sample.tolist() == [b["sample"] for b in doc["beats"]]
+    assert ann.symbol == [code[b["class"]] for b in doc["beats"]]
+    assert ann.fs == 360 and len(ann.sample) == doc["n_beats"] > 2500
+    assert {"V", "N"} <= set(ann.symbol)
+    rows = list(csv.DictReader((out / "208.beats.csv").open()))
+    assert len(rows) == doc["n_beats"]
+    assert [int(r["sample"]) for r in rows] == [b["sample"] for b in doc["beats"]]
+    assert [r["class"] for r in rows] == [b["class"] for b in doc["beats"]]
+    p = np.array([[float(r[f"p_{c}"]) for c in code] for r in rows])
+    assert np.abs(p.sum(1) - 1).max() < 1e-3
+    assert not list(out.glob(".*"))  # no temporary file left behind
+
+
+def test_a_folder_of_records_with_a_broken_one(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for r in ("100", "119"):
+        _copy(r, src)
+    (src / "broken.hea").write_text("broken 1 360 1000\nbroken.dat 212 200 11 1024 0 0 0 MLII\n")  # no .dat
+    out = tmp_path / "out"
+    res = run_cli("predict", src, "--model", MODEL, "--device", "cpu", "--out", out, "--no-progress", "--json")
+    assert res.returncode == 3  # some failed
+    doc = json.loads(res.stdout)
+    assert [r["record"]["name"] for r in doc["records"]] == ["100", "119"]
+    assert [f["name"] for f in doc["failed"]] == ["broken"] and "broken" in doc["failed"][0]["error"]
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["record"], r["status"]) for r in rows] == [("100", "ok"), ("119", "ok"), ("broken", "failed")]
+    assert int(rows[1]["V"]) > 400  # 119 has 444 V beats
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ecgmtl: error:")]
+    assert len(errors) == 2 and "1 of 3 records failed" in errors[-1]
+    assert "Traceback" not in res.stderr
+
+
+def test_an_empty_folder_is_one_line_exit_3(tmp_path):
+    res = run_cli("predict", tmp_path, "--model", MODEL)
+    assert res.returncode == 3 and res.stderr.strip().startswith("ecgmtl: error: no WFDB record")
+
+
+def test_doctor_says_what_runs_here():
+    from ecgmtl.runtime import cuda_usable
+
+    res = run_cli("doctor", "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["cpu"]["provider"] == "CPUExecutionProvider" and info["versions"]["numpy"]
+    assert info["cuda"]["runs"] == cuda_usable()
+    if not cuda_usable():
+        assert "CUDA" not in res.stderr  # CUDA was never asked for, so onnxruntime logged nothing about it
+    text = run_cli("doctor").stdout
+    assert "onnxruntime providers" in text and "CUDA:" in text
