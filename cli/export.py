@@ -12,16 +12,22 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run folder (its best.pt) or a checkpoint file.")],
     out: Annotated[Path, typer.Option(help="ONNX file to write.")],
     name: Annotated[Optional[str], typer.Option(help="Model name stored in the file (default: file stem).")] = None,
+    calibrate: Annotated[bool, typer.Option(help="Fit a softmax temperature and the quality thresholds on the run's validation records.")] = True,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ (for --calibrate).")] = None,
 ) -> None:
     """Export a checkpoint to ONNX, constraints in the graph, checked against torch."""
 
     def run_export() -> dict:
         from ecgmtl.export import export_onnx
 
-        return export_onnx(run, out, name)
+        return export_onnx(run, out, name, calibrate=calibrate, data_dir=str(data_dir) if data_dir else None)
 
     res = guarded(run_export)
     d = res["max_abs_diff"]
     say(f"wrote {res['path']} (ONNX Runtime vs torch: max |diff| probabilities {d['probabilities']:.1e}, "
         f"reconstruction {d['reconstruction']:.1e}; tolerance {res['tolerance']:g})")  # fmt: skip
+    c = res["calibration"]
+    if c and c.get("fitted"):
+        say(f"calibration: temperature {c['temperature']:.3f} on {c['beats']} validation beats; "
+            f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
     emit_json(res)

@@ -17,6 +17,9 @@ def predict(
     out: Annotated[Path, typer.Option(help="Folder for --csv, --annotate and, for several records, summary.csv.")] = Path("."),
     csv_: Annotated[bool, typer.Option("--csv", help="Per-beat CSV: OUT/<record>.beats.csv.")] = False,
     annotate: Annotated[bool, typer.Option(help="WFDB annotation file OUT/<record>.ecgmtl (wfdb.rdann reads it).")] = False,
+    plot: Annotated[bool, typer.Option(help="PNG report OUT/<record>.png: signal, reconstruction, labels, failed segments.")] = False,
+    plot_start: Annotated[float, typer.Option(help="Start of the plotted stretch, seconds.")] = 0.0,
+    plot_span: Annotated[float, typer.Option(help="Length of the plotted stretch, seconds.")] = 20.0,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr for several records.")] = True,
 ) -> None:
     """Detect and classify every beat of one or many records (annotations are not used) and reconstruct it.
@@ -38,18 +41,18 @@ def predict(
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
 
     def files(result: dict) -> None:
-        for p in write_outputs(result, out, csv_, annotate):
+        for p in write_outputs(result, out, csv_, annotate, (plot_start, plot_span) if plot else None):
             say(f"wrote {p}")
 
     if len(paths) == 1 and not records[0].is_dir():
-        result = guarded(predict_record, m, paths[0], lead)
+        result = guarded(predict_record, m, paths[0], lead, plot)
         guarded(files, result)
         if json_:
             emit_json(result)
         else:
             print(format_summary(result))
         return
-    results, failures = guarded(predict_many, m, paths, lead, progress, files)
+    results, failures = guarded(predict_many, m, paths, lead, progress, files, plot)
     rows = results + failures
     summary = guarded(write_text, out / "summary.csv", summary_csv(rows, list(m.meta["classes"])))
     for f in failures:

@@ -41,10 +41,11 @@ class Deployable(nn.Module):
         self.register_buffer("rr_mean", torch.tensor(meta["rr_mean"], dtype=torch.float32))
         self.register_buffer("rr_std", torch.tensor(meta["rr_std"], dtype=torch.float32))
         self.project = HardProjection(declared_constraints(meta), len(meta["classes"]))
+        self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(x, (rr - self.rr_mean) / self.rr_std)
-        return self.project(torch.softmax(out["logits"], dim=-1), out["reconstruction"])
+        return self.project(torch.softmax(out["logits"] / self.temperature, dim=-1), out["reconstruction"])
 
 
 def declared_constraints(meta: dict) -> list[dict]:
@@ -74,6 +75,8 @@ def model_metadata(ck: dict, name: str) -> dict:
         "rr_std": meta["rr_std"],
         "probabilities": "softmax",  # >= 0 and summing to 1 by construction, before any declared constraint
         "constraints": declared_constraints(meta),  # hard ones are in the graph; soft ones shaped training
+        "calibration": meta.get("calibration", {"temperature": 1.0, "fitted": False}),
+        "quality": meta.get("quality"),  # None: exported without validation data, beat quality checks off
         "model": cfg["model"],
         "train_records": meta["train_records"],
         "val_records": meta["val_records"],
@@ -85,17 +88,60 @@ def model_metadata(ck: dict, name: str) -> dict:
     }
 
 
-def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None = None, tol: float = 1e-4) -> dict:
+def validation_calibration(model: nn.Module, cfg, meta: dict, data_dir: str | None = None) -> dict:
+    """Temperature scaling fitted on the run's validation records (annotated beats), with ECE before/after."""
+    from .calibration import calibrate
+    from .data.mitdb import load_beats
+    from .data.paths import cache_dir, data_root, database_dir
+
+    db = database_dir(data_root(data_dir or cfg.data.data_dir), "mitdb")
+    ds = load_beats(db, list(meta["val_records"]), cfg.preprocess, cache_dir(cfg.data.cache_dir))
+    rr = (ds.rr - np.asarray(meta["rr_mean"], np.float32)) / np.asarray(meta["rr_std"], np.float32)
+    with torch.no_grad():
+        logits = torch.cat([model(torch.from_numpy(ds.windows[s : s + 4096]), torch.from_numpy(rr[s : s + 4096]))["logits"]
+                            for s in range(0, len(ds.labels), 4096)]).double().numpy()  # fmt: skip
+    return {**calibrate(logits, ds.labels), "fitted": True, "records": list(meta["val_records"])}
+
+
+def validation_quality(wrapper: nn.Module, cfg, meta: dict, data_dir: str | None = None) -> dict:
+    """Quality thresholds from the validation records, through the prediction path (detected beats): the
+    template-match and reconstruction-error quantiles below which few clean beats fall."""
+    from .data.paths import data_root, database_dir
+    from .preprocess import extract_beats
+    from .quality import template_correlation, thresholds_from_validation
+    from .record import read_record, select_lead
+
+    db = database_dir(data_root(data_dir or cfg.data.data_dir), "mitdb")
+    corr, rmse = [], []
+    for name in meta["val_records"]:
+        rec = read_record(db / name, annotations=False)
+        beats = extract_beats(select_lead(rec, cfg.preprocess.lead), rec.fs, cfg.preprocess)
+        with torch.no_grad():
+            p, r = wrapper(torch.from_numpy(beats.windows), torch.from_numpy(beats.rr))
+        rmse.append(np.sqrt(((r.numpy()[:, 0] - beats.windows[:, 0]) ** 2).mean(axis=1)))
+        corr.append(template_correlation(beats.windows[:, 0], p.numpy().argmax(axis=1)))
+    thr = thresholds_from_validation(np.concatenate(corr), np.concatenate(rmse))
+    return {**thr.to_meta(), "records": list(meta["val_records"]), "beats": int(sum(len(c) for c in corr))}
+
+
+def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None = None, tol: float = 1e-4,
+                calibrate: bool = True, data_dir: str | None = None) -> dict:  # fmt: skip
     """Export run's best checkpoint to `out` and check it against torch; returns the check's figures.
 
-    The file is written to a temporary name and renamed only after the check passes.
+    With `calibrate`, a softmax temperature is fitted on the run's validation records first (this needs the
+    MIT-BIH data) and goes into the graph and the metadata. The file is written to a temporary name and
+    renamed only after the check passes.
     """
     import onnx
 
     ck = load_checkpoint(run)
     model, cfg = model_from_checkpoint(ck)
     meta = ck["meta"]
+    if calibrate:  # calibration and quality thresholds both come from the validation records
+        meta["calibration"] = validation_calibration(model, cfg, meta, data_dir)
     wrapper = Deployable(model, meta).eval()
+    if calibrate:
+        meta["quality"] = validation_quality(wrapper, cfg, meta, data_dir)
     window = cfg.preprocess.window
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, meta["in_leads"], window, generator=g) * 0.5
@@ -128,7 +174,7 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
             check = verify(str(tmp), wrapper, x, rr, tol)
     finally:
         quiet.setLevel(level)
-    return {"path": str(out), **check}
+    return {"path": str(out), **check, "calibration": meta.get("calibration")}
 
 
 def verify(path: str, wrapper: nn.Module, x: torch.Tensor, rr: torch.Tensor, tol: float) -> dict:

@@ -24,13 +24,13 @@ def write_text(path: Path, text: str) -> Path:
 
 def beats_csv(result: dict) -> str:
     """One row per beat: sample, time, class, each class probability, reconstruction RMSE."""
-    classes = list(result["summary"])
+    classes = [c for c in result["summary"] if c != "unclassified"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["record", "sample", "time_s", "class"] + [f"p_{c}" for c in classes] + ["reconstruction_rmse"])
+    w.writerow(["record", "sample", "time_s", "class"] + [f"p_{c}" for c in classes] + ["reconstruction_rmse", "quality"])
     for b in result["beats"]:
         w.writerow([result["record"]["name"], b["sample"], b["time_s"], b["class"]]
-                   + [b["probabilities"][c] for c in classes] + [b["reconstruction_rmse"]])  # fmt: skip
+                   + [b["probabilities"][c] for c in classes] + [b["reconstruction_rmse"], b.get("quality") or ""])  # fmt: skip
     return buf.getvalue()
 
 
@@ -45,9 +45,10 @@ def write_annotations(result: dict, out_dir: Path, extension: str = ANNOTATION_E
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = np.array([b["sample"] for b in result["beats"]], dtype=np.int64)
     symbols = [WFDB_CODES[b["class"]] for b in result["beats"]]
+    notes = [b.get("quality") or "" for b in result["beats"]]  # why a beat is unclassified (aux_note)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ecgmtl-") as tmp:
         if len(samples):
-            wfdb.wrann(name, extension, samples, symbol=symbols, fs=result["record"]["fs"], write_dir=tmp)
+            wfdb.wrann(name, extension, samples, symbol=symbols, aux_note=notes, fs=result["record"]["fs"], write_dir=tmp)
         else:  # wrann refuses an empty list; an annotation file with no beats is still a valid answer
             Path(tmp, f"{name}.{extension}").write_bytes(b"\x00\x00")
         written = Path(tmp) / f"{name}.{extension}"
@@ -61,6 +62,7 @@ def summary_csv(rows: list[dict], classes: list[str]) -> str:
     """One row per record: beats per class, PRD, warning; failed records with their reason."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
+    classes = [*classes, "unclassified"]
     w.writerow(["record", "path", "status", "n_beats"] + classes + ["prd_percent", "duration_s", "message"])
     for r in rows:
         if "error" in r:
@@ -84,3 +86,54 @@ def find_records(paths: list[Path]) -> list[Path]:
                 seen.add(key)
                 out.append(q)
     return out
+
+
+CLASS_COLOURS = {"N": "#2b8a3e", "S": "#1c7ed6", "V": "#e03131", "F": "#f08c00", "Q": "#7048e8",
+                 "unclassified": "#868e96"}  # fmt: skip
+
+
+def write_plot(result: dict, arrays: dict, path: Path, start_s: float = 0.0, span_s: float = 20.0) -> Path:
+    """A PNG report of `span_s` seconds from `start_s`: the filtered lead (mV), each beat's reconstruction
+    over it, the beat labels in colour, and the segments that failed the quality checks shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fs, x = arrays["fs"], arrays["filtered"]
+    a, b = int(start_s * fs), min(int((start_s + span_s) * fs), len(x))
+    t = np.arange(a, b) / fs
+    fig, ax = plt.subplots(figsize=(max(8.0, span_s * 0.6), 3.6), dpi=110)
+    ax.plot(t, x[a:b], color="black", lw=0.8, label="ECG (filtered)")
+    pre = arrays["pre"]
+    first = True
+    for peak, rec in zip(arrays["peaks"], arrays["reconstruction"]):
+        s0 = peak - pre
+        if s0 + len(rec) < a or s0 > b:
+            continue
+        tt = (s0 + np.arange(len(rec))) / fs
+        ax.plot(tt, rec * arrays["scale_mv"], color="#d6336c", lw=0.9, alpha=0.8, label="reconstruction" if first else None)
+        first = False
+    for seg in result["quality"]["failed_segments"]:
+        if seg["end_s"] > start_s and seg["start_s"] < start_s + span_s:
+            ax.axvspan(max(seg["start_s"], start_s), min(seg["end_s"], start_s + span_s), color="#adb5bd", alpha=0.35, lw=0)
+    top = float(np.nanmax(x[a:b])) if b > a else 1.0
+    for beat in result["beats"]:
+        if start_s <= beat["time_s"] <= start_s + span_s:
+            c = beat["class"]
+            ax.text(beat["time_s"], top * 1.08, "?" if c == "unclassified" else c, color=CLASS_COLOURS.get(c, "black"),
+                    ha="center", va="bottom", fontsize=8, fontweight="bold")  # fmt: skip
+    rec_info = result["record"]
+    ax.set_title(f"{rec_info['name']} ({rec_info['lead']}), {start_s:g}-{start_s + span_s:g} s; "
+                 f"grey: failed quality checks, '?': unclassified", fontsize=9)  # fmt: skip
+    ax.set_xlim(start_s, start_s + span_s)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mV")
+    ax.set_ylim(top=top * 1.25 if top > 0 else None)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

@@ -14,6 +14,7 @@ from .runtime import OnnxModel
 
 # Where a default model is looked for: $ECGMTL_MODEL, then the repository's models/ folder.
 DEFAULT_MODEL = "mitdb-resnet1d.onnx"
+UNCLASSIFIED = "unclassified"  # the label of a beat that failed the quality gate
 MIN_GAP_S = 3.0  # a stretch this long without a detected beat is reported (asystole, or a detector failure)
 
 
@@ -41,13 +42,17 @@ def beat_free_segments(peaks_s: np.ndarray, duration_s: float, min_gap_s: float 
     return [{"start_s": round(float(edges[i]), 3), "end_s": round(float(edges[i + 1]), 3)} for i in gaps]
 
 
-def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None) -> dict:
-    """Detect beats in a record (its annotations are not used), classify and reconstruct each.
+def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None, keep_arrays: bool = False) -> dict:
+    """Detect beats in a record (its annotations are not used), classify and reconstruct each, and gate them
+    on signal quality (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason.
 
-    Returns a JSON-ready dict: model, record, provider, per-class summary, reconstruction PRD, and every beat
-    (sample index at the record's rate, time in s, class, class probabilities, reconstruction RMSE).
+    Returns a JSON-ready dict: model, record, provider, per-class summary, reconstruction PRD, quality (the
+    thresholds and the failed segments), and every beat (sample index at the record's rate, time in s, class,
+    class probabilities, reconstruction RMSE, quality: None or why it is unclassified).
     """
     from .metrics import prd
+    from .preprocess import prepare_signal
+    from .quality import QualityThresholds, gate_beats, segment_flags, template_correlation
 
     pcfg = preprocess_config(model.meta)
     rec = read_record(path, annotations=False)
@@ -59,27 +64,39 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
     pred = probs.argmax(axis=1)
     rmse = np.sqrt(np.mean((recon[:, 0] - beats.windows[:, 0]) ** 2, axis=1))  # on the lead (channel 0)
     samples = np.round(beats.peaks * rec.fs / pcfg.fs).astype(np.int64)
+    thr, validated = quality_thresholds(model.meta)
+    filtered = prepare_signal(x, rec.fs, pcfg)
+    segments = segment_flags(x, rec.fs, filtered, pcfg.fs, beats.peaks, thr)
+    why = gate_beats(samples / rec.fs, template_correlation(beats.windows[:, 0], pred), rmse, segments, thr)
+    labels = [classes[k] if w is None else UNCLASSIFIED for k, w in zip(pred, why)]
     beat_list = [
         {
             "sample": int(s),
             "time_s": round(float(s) / rec.fs, 4),
-            "class": classes[k],
-            "probabilities": {c: round(float(p), 5) for c, p in zip(classes, pr)},
+            "class": c,
+            "probabilities": {k: round(float(p), 5) for k, p in zip(classes, pr)},
             "reconstruction_rmse": round(float(e), 5),
+            "quality": w,
         }
-        for s, k, pr, e in zip(samples, pred, probs, rmse)
+        for s, c, pr, e, w in zip(samples, labels, probs, rmse, why)
     ]
-    counts = np.bincount(pred, minlength=len(classes))
+    failed = [seg for seg in segments if seg["reasons"]]
     result = {
         "model": {"name": model.name, "version": model.meta["code_version"], "file": str(model.path)},
         "record": {"name": rec.name, "path": str(path), "fs": rec.fs, "lead": lead_name,
                    "duration_s": round(rec.duration_s, 3), "samples": int(rec.signal.shape[0])},  # fmt: skip
         "provider": model.provider,
-        "summary": {c: int(n) for c, n in zip(classes, counts)},
+        "summary": {c: labels.count(c) for c in [*classes, UNCLASSIFIED]},
         "n_beats": len(beat_list),
         "reconstruction": {
             "prd_percent": None if not len(beat_list) else round(prd(beats.windows[:, 0], recon[:, 0]), 3),
             "form": "mean-removed PRD of the lead, pooled over beat windows (normalised units)",
+        },
+        "quality": {
+            "thresholds": thr.to_meta(),
+            "beat_checks": "on" if validated else "off: this model carries no validated quality thresholds",
+            "unclassified_beats": labels.count(UNCLASSIFIED),
+            "failed_segments": failed,
         },
         "beats": beat_list,
     }
@@ -88,7 +105,21 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
         result["warning"] = "no detectable beat in this record"
     elif result["no_beat_segments"]:
         result["warning"] = f"{len(result['no_beat_segments'])} segment(s) of {MIN_GAP_S:g} s or more with no detectable beat"
+    if keep_arrays:  # for the plot; not part of the JSON
+        result["_arrays"] = {"fs": pcfg.fs, "filtered": filtered, "peaks": beats.peaks, "pre": pcfg.pre,
+                             "reconstruction": recon[:, 0], "scale_mv": beats.scale_mv}  # fmt: skip
     return result
+
+
+def quality_thresholds(meta: dict):
+    """The model's validated thresholds; without them only the segment checks run (beat checks off)."""
+    from dataclasses import replace
+
+    from .quality import QualityThresholds
+
+    if meta.get("quality"):
+        return QualityThresholds.from_meta(meta["quality"]), True
+    return replace(QualityThresholds(), min_template_corr=-1.0, max_recon_rmse=float("inf")), False
 
 
 def format_summary(result: dict) -> str:
@@ -98,6 +129,11 @@ def format_summary(result: dict) -> str:
         lines.append(f"warning: {result['warning']}")
         for seg in result["no_beat_segments"][:10]:
             lines.append(f"  no beat from {seg['start_s']:.1f} s to {seg['end_s']:.1f} s")
+    q = result.get("quality", {})
+    if q.get("failed_segments"):
+        lines.append(f"quality: {q['unclassified_beats']} beats unclassified; {len(q['failed_segments'])} segment(s) failed:")
+        for seg in q["failed_segments"][:10]:
+            lines.append(f"  {seg['start_s']:.0f}-{seg['end_s']:.0f} s: {', '.join(seg['reasons'])}")
     total = max(result["n_beats"], 1)
     for c, n in result["summary"].items():
         lines.append(f"  {c}: {n:>6d}  ({100 * n / total:5.1f}%)")
@@ -106,12 +142,16 @@ def format_summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate: bool = False) -> list[Path]:
-    """The per-record files asked for, each written atomically into out_dir."""
+def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate: bool = False,
+                  plot: tuple[float, float] | None = None) -> list[Path]:  # fmt: skip
+    """The per-record files asked for, each written atomically into out_dir; plot = (start_s, span_s)."""
     from . import outputs
 
     written = []
     name = result["record"]["name"]
+    arrays = result.pop("_arrays", None)
+    if plot is not None and arrays is not None:
+        written.append(outputs.write_plot(result, arrays, out_dir / f"{name}.png", *plot))
     if beats_csv:
         written.append(outputs.write_text(out_dir / f"{name}.beats.csv", outputs.beats_csv(result)))
     if annotate:
@@ -120,7 +160,7 @@ def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate
 
 
 def predict_many(model: OnnxModel, paths: list[Path], lead: str | None = None, progress: bool = True,
-                 each=None) -> tuple[list[dict], list[dict]]:  # fmt: skip
+                 each=None, keep_arrays: bool = False) -> tuple[list[dict], list[dict]]:  # fmt: skip
     """predict_record over many records; a record that fails is listed with its reason and the others go on.
     `each(result)` is called after every record that succeeded (to write its files). Returns (results,
     failures); failures hold name, path and a one-line error."""
@@ -133,7 +173,7 @@ def predict_many(model: OnnxModel, paths: list[Path], lead: str | None = None, p
     results, failures = [], []
     for p in tqdm(paths, desc="records", unit="record", disable=not progress, file=sys.stderr):
         try:
-            res = predict_record(model, p, lead)
+            res = predict_record(model, p, lead, keep_arrays)
             if each is not None:
                 each(res)
             results.append(res)

@@ -109,7 +109,7 @@ def test_predict_json_with_cli_runner(tiny_onnx):
     assert doc["provider"] == "CPUExecutionProvider" and doc["model"]["name"] == "model"
     assert 2200 <= doc["n_beats"] <= 2300 and sum(doc["summary"].values()) == doc["n_beats"]
     b = doc["beats"][10]
-    assert set(b) == {"sample", "time_s", "class", "probabilities", "reconstruction_rmse"}
+    assert set(b) == {"sample", "time_s", "class", "probabilities", "reconstruction_rmse", "quality"}
     assert sum(b["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
 
 

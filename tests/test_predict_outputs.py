@@ -26,16 +26,17 @@ def test_annotation_file_reads_back_and_matches_the_json_beat_for_beat(tmp_path)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     ann = wfdb.rdann(str(out / "208"), "ecgmtl")
-    code = {"N": "N", "S": "S", "V": "V", "F": "F", "Q": "Q"}
+    code = {"N": "N", "S": "S", "V": "V", "F": "F", "Q": "Q", "unclassified": "Q"}
     assert ann.sample.tolist() == [b["sample"] for b in doc["beats"]]
     assert ann.symbol == [code[b["class"]] for b in doc["beats"]]
+    assert [a or None for a in ann.aux_note] == [b["quality"] for b in doc["beats"]]  # why a beat is unclassified
     assert ann.fs == 360 and len(ann.sample) == doc["n_beats"] > 2500
     assert {"V", "N"} <= set(ann.symbol)
     rows = list(csv.DictReader((out / "208.beats.csv").open()))
     assert len(rows) == doc["n_beats"]
     assert [int(r["sample"]) for r in rows] == [b["sample"] for b in doc["beats"]]
     assert [r["class"] for r in rows] == [b["class"] for b in doc["beats"]]
-    p = np.array([[float(r[f"p_{c}"]) for c in code] for r in rows])
+    p = np.array([[float(r[f"p_{c}"]) for c in "NSVFQ"] for r in rows])
     assert np.abs(p.sum(1) - 1).max() < 1e-3
     assert not list(out.glob(".*"))  # no temporary file left behind
 

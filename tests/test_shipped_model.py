@@ -46,4 +46,6 @@ def test_predict_record_200_without_its_annotations(tmp_path):
     j = np.abs(ref_s[:, None] - pred_s[None, :]).argmin(axis=1)
     matched = np.abs(ref_s - pred_s[j]) <= 0.150 * 360
     assert matched.mean() >= 0.99
-    assert (pred_c[j][matched] == ref_c[matched]).mean() >= 0.90
+    classified = matched & (pred_c[j] != "unclassified")
+    assert classified.sum() >= 0.9 * matched.sum()  # the quality gate holds back few beats of this record
+    assert (pred_c[j][classified] == ref_c[classified]).mean() >= 0.90

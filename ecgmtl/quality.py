@@ -1,0 +1,135 @@
+"""Signal-quality gating for prediction: beats the model should not be trusted on are labelled
+`unclassified`, with the reason, instead of being forced into a class.
+
+Per segment (`segment_s` of the record): missing samples (NaN), flat line, saturation (samples held at the
+record's extreme values), no detectable beat. Per beat: the template-matching quality index (Orphanidou et
+al. 2015; neurokit2's `ecg_quality(method="templatematch")`: the correlation of each beat with the record's
+average beat, here the median beat of its predicted class), computed here on the beat windows already extracted because neurokit2 takes 6.5 s for a
+30-minute record, and the model's own reconstruction error, an out-of-distribution score. A segment where
+at least half of the beats fail a beat check is unclassified as a whole. The two beat thresholds are chosen
+on validation records at export and stored in the model (`quality` in its metadata).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    segment_s: float = 10.0
+    flat_ptp_mv: float = 0.05  # raw or band-passed peak-to-peak below this: a flat line (lead off)
+    saturation_fraction: float = 0.05  # share of a segment's samples held at the record's min or max
+    min_template_corr: float = 0.5  # beat vs the record's median beat; set from validation at export
+    max_recon_rmse: float = 0.25  # reconstruction RMSE (normalised units); set from validation at export
+    segment_fail_share: float = 0.5  # a segment with this share of failing beats fails as a whole
+    quantile: float = 0.995  # which validation quantile set the two beat thresholds
+
+    @classmethod
+    def from_meta(cls, meta: dict | None) -> "QualityThresholds":
+        if not meta:
+            return cls()
+        known = {k: v for k, v in meta.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_meta(self) -> dict:
+        return asdict(self)
+
+
+def template_correlation(windows: np.ndarray, labels: np.ndarray | None = None, min_beats: int = 5) -> np.ndarray:
+    """Pearson correlation of each beat window (beats, samples) with the record's median beat of the same
+    predicted class (`labels`; classes with fewer than `min_beats` beats, or no labels, use the median of all
+    beats). Per class, so that a run of ectopic beats is not mistaken for noise: noise lowers a beat's
+    correlation with any template."""
+    if len(windows) == 0:
+        return np.zeros(0, np.float32)
+    w = windows - windows.mean(axis=1, keepdims=True)
+    templates = np.repeat(np.median(windows, axis=0)[None, :], len(windows), axis=0)
+    if labels is not None:
+        for k in np.unique(labels):
+            members = labels == k
+            if members.sum() >= min_beats:
+                templates[members] = np.median(windows[members], axis=0)
+    t = templates - templates.mean(axis=1, keepdims=True)
+    num = (w * t).sum(axis=1)
+    den = np.linalg.norm(w, axis=1) * np.linalg.norm(t, axis=1)
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0).astype(np.float32)
+
+
+def saturated(raw: np.ndarray) -> np.ndarray:
+    """Samples at the record's extreme values that hold for at least 3 samples in a row (a clipped ADC)."""
+    finite = raw[np.isfinite(raw)]
+    if finite.size == 0:
+        return np.zeros(raw.shape, bool)
+    out = np.zeros(raw.shape, bool)
+    for rail in (finite.min(), finite.max()):
+        at = raw == rail
+        run = at[:-2] & at[1:-1] & at[2:] if raw.size >= 3 else np.zeros(0, bool)
+        held = np.zeros(raw.shape, bool)
+        held[:-2] |= run
+        held[1:-1] |= run
+        held[2:] |= run
+        out |= held
+    if finite.max() - finite.min() <= 0:  # a constant record is flat, not saturated
+        return np.zeros(raw.shape, bool)
+    return out
+
+
+def segment_flags(raw_mv: np.ndarray, fs: float, filtered: np.ndarray, fs_model: float, peaks: np.ndarray,
+                  thr: QualityThresholds) -> list[dict]:  # fmt: skip
+    """Segments of the record with their failed checks: [{start_s, end_s, reasons: [...]}], all segments."""
+    n_seg = max(1, int(np.ceil(raw_mv.shape[0] / (thr.segment_s * fs))))
+    sat = saturated(raw_mv)
+    peaks_s = peaks / fs_model
+    segs = []
+    for i in range(n_seg):
+        a, b = int(i * thr.segment_s * fs), min(int((i + 1) * thr.segment_s * fs), raw_mv.shape[0])
+        fa, fb = int(i * thr.segment_s * fs_model), min(int((i + 1) * thr.segment_s * fs_model), filtered.shape[0])
+        reasons = []
+        seg = raw_mv[a:b]
+        if np.isnan(seg).any():
+            reasons.append("missing samples (NaN)")
+        f = filtered[fa:fb]
+        finite = seg[np.isfinite(seg)]
+        raw_flat = finite.size == 0 or float(np.ptp(finite)) < thr.flat_ptp_mv
+        if raw_flat or f.size == 0 or float(np.ptp(f)) < thr.flat_ptp_mv:  # raw: lead off; filtered: no ECG activity
+            reasons.append("flat line")
+        if sat[a:b].mean() >= thr.saturation_fraction if b > a else False:
+            reasons.append("saturation")
+        start, end = a / fs, b / fs
+        if not ((peaks_s >= start) & (peaks_s < end)).any() and "flat line" not in reasons:
+            reasons.append("no detectable beat")
+        segs.append({"start_s": round(start, 3), "end_s": round(end, 3), "reasons": reasons})
+    return segs
+
+
+def gate_beats(times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments: list[dict],
+               thr: QualityThresholds) -> list[str | None]:  # fmt: skip
+    """The reason each beat is unclassified, or None. Marks segments that fail through their beats."""
+    reasons: list[str | None] = [None] * len(times_s)
+    for k in range(len(times_s)):
+        if rmse[k] > thr.max_recon_rmse:
+            reasons[k] = "reconstruction error out of distribution"
+        elif corr[k] < thr.min_template_corr:
+            reasons[k] = "low signal quality (template match)"
+    seg_len = thr.segment_s
+    idx = np.minimum((np.asarray(times_s) // seg_len).astype(int), len(segments) - 1) if len(segments) else []
+    for s, seg in enumerate(segments):
+        members = np.flatnonzero(np.asarray(idx) == s) if len(times_s) else np.zeros(0, int)
+        if members.size and np.mean([reasons[k] is not None for k in members]) >= thr.segment_fail_share:
+            seg["reasons"].append("noisy: most beats fail the quality checks")
+        if seg["reasons"]:
+            why = seg["reasons"][0]
+            for k in members:
+                reasons[k] = reasons[k] or why
+    return reasons
+
+
+def thresholds_from_validation(corr: np.ndarray, rmse: np.ndarray, base: QualityThresholds | None = None) -> QualityThresholds:
+    """Beat thresholds at the validation beats' quantile: few clean beats (1 - quantile each) are gated."""
+    base = base or QualityThresholds()
+    q = base.quantile
+    return QualityThresholds(**{**asdict(base), "min_template_corr": float(np.quantile(corr, 1 - q)),
+                                "max_recon_rmse": float(np.quantile(rmse, q))})  # fmt: skip

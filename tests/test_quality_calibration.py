@@ -1,0 +1,117 @@
+"""Quality gating (flat, saturated, NaN, noisy segments), temperature scaling, and the noise-stress check:
+real MIT-BIH records, NSTDB noise, the shipped model."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from conftest import MITDB, ROOT, run_cli
+from ecgmtl.calibration import calibrate, expected_calibration_error, fit_temperature
+from ecgmtl.quality import QualityThresholds, gate_beats, saturated, segment_flags, template_correlation
+from ecgmtl.runtime import OnnxModel
+
+MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
+sys.path.insert(0, str(ROOT / "data_scripts"))
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, (20000, 5))
+    p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
+    labels = np.array([rng.choice(5, p=pi) for pi in p])
+    t = fit_temperature(true_logits * 3.0, labels)  # overconfident by a factor 3
+    assert t == pytest.approx(3.0, rel=0.05)
+    c = calibrate(true_logits * 3.0, labels)
+    assert c["nll_after"] < c["nll_before"] and c["ece_after"] < c["ece_before"]
+
+
+def test_ece_of_a_perfectly_calibrated_and_of_an_overconfident_model():
+    probs = np.array([[0.8, 0.2]] * 1000)
+    labels = np.array([0] * 800 + [1] * 200)
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-12)
+    assert expected_calibration_error(np.array([[1.0, 0.0]] * 1000), labels) == pytest.approx(0.2)
+
+
+def test_segment_checks_on_a_real_lead():
+    rec = wfdb.rdrecord(str(MITDB / "100"), channels=[0])
+    fs = 360.0
+    x = rec.p_signal[: 60 * 360, 0].copy()
+    x[5 * 360 : 7 * 360] = np.nan  # segment 0: missing samples
+    x[10 * 360 : 20 * 360] = 0.3  # segment 1: flat
+    x[22 * 360 : 24 * 360] = 5.0  # segment 2: 2 s held at the converter's top rail (the record's maximum)
+    thr = QualityThresholds()
+    from ecgmtl.preprocess import PreprocessConfig, prepare_signal
+
+    cfg = PreprocessConfig()
+    filtered = prepare_signal(x, fs, cfg)
+    peaks = np.arange(int(0.5 * 180), len(filtered), 150)  # beats everywhere, so "no beat" does not fire
+    segs = segment_flags(x, fs, filtered, cfg.fs, peaks, thr)
+    assert "missing samples (NaN)" in segs[0]["reasons"]
+    assert segs[1]["reasons"] == ["flat line"]
+    assert "saturation" in segs[2]["reasons"]
+    assert segs[3]["reasons"] == [] and segs[5]["reasons"] == []
+
+
+def test_saturation_needs_samples_held_at_the_rail():
+    x = np.sin(np.linspace(0, 20, 1000))
+    assert not saturated(x).any()
+    y = np.clip(x, -0.5, 0.5)
+    assert saturated(y).mean() > 0.3
+    assert not saturated(np.full(100, 2.0)).any()  # constant: flat, not saturated
+
+
+def test_beats_in_a_noisy_segment_are_unclassified_with_the_reason():
+    thr = QualityThresholds(segment_s=10.0, min_template_corr=0.5, max_recon_rmse=0.2)
+    times = np.array([1.0, 2.0, 3.0, 11.0, 12.0, 13.0, 14.0])
+    corr = np.array([0.9, 0.9, 0.1, 0.9, 0.2, 0.3, 0.95])
+    rmse = np.array([0.05, 0.05, 0.05, 0.5, 0.05, 0.05, 0.05])
+    segs = [{"start_s": 0.0, "end_s": 10.0, "reasons": []}, {"start_s": 10.0, "end_s": 20.0, "reasons": []}]
+    why = gate_beats(times, corr, rmse, segs, thr)
+    assert why[:3] == [None, None, "low signal quality (template match)"]  # 1 of 3: the segment stands
+    assert why[3] == "reconstruction error out of distribution" and why[6] is not None  # 3 of 4: all go
+    assert segs[1]["reasons"] == ["noisy: most beats fail the quality checks"] and segs[0]["reasons"] == []
+
+
+def test_template_correlation_is_one_for_identical_beats():
+    w = np.tile(np.sin(np.linspace(0, 6, 128)), (5, 1))
+    assert np.allclose(template_correlation(w), 1.0)
+
+
+def test_the_shipped_model_carries_calibration_and_quality_thresholds():
+    meta = OnnxModel(MODEL, device="cpu").meta
+    c = meta["calibration"]
+    assert c["fitted"] and 0.2 < c["temperature"] < 5 and c["nll_after"] <= c["nll_before"]
+    q = meta["quality"]
+    assert q["records"] == meta["val_records"] and q["max_recon_rmse"] > 0 and -1 <= q["min_template_corr"] < 1
+
+
+def test_noisy_segments_are_gated_and_clean_ones_are_not():
+    """NSTDB muscle artifact at 0 dB (nst's SNR) on two DS2 records, in alternating minutes."""
+    import noise_gating
+
+    res = noise_gating.run(OnnxModel(MODEL, device="cpu"), ["213", "233"], "ma", 0.0)
+    assert res["unclassified_share_noisy"] >= 0.5  # most beats in the noisy stretches
+    assert res["unclassified_share_clean_stretches"] <= 0.05 and res["unclassified_share_no_noise"] <= 0.05
+
+
+def test_a_flat_record_is_unclassified_not_forced_into_a_class(tmp_path):
+    rec = wfdb.rdrecord(str(MITDB / "100"), channels=[0])
+    x = rec.p_signal[: 120 * 360, 0].copy()
+    x[30 * 360 : 60 * 360] = x[30 * 360]  # 30 s of lead-off
+    wfdb.wrsamp("flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=x[:, None], fmt=["16"],
+                write_dir=str(tmp_path))  # fmt: skip
+    res = run_cli("predict", tmp_path / "flat", "--model", MODEL, "--json", "--device", "cpu", "--plot",
+                  "--plot-start", "20", "--out", tmp_path / "out")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    png = (tmp_path / "out" / "flat.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # the report, with the flat stretch shaded
+    doc = json.loads(res.stdout)
+    failed = doc["quality"]["failed_segments"]
+    assert [s["start_s"] for s in failed if "flat line" in s["reasons"]] == [30.0, 40.0, 50.0]
+    assert all(b["class"] == "unclassified" for b in doc["beats"] if 30.5 < b["time_s"] < 59.5)
+    assert sum(b["class"] == "unclassified" for b in doc["beats"] if b["time_s"] < 29 or b["time_s"] > 61) <= 2
