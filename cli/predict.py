@@ -46,6 +46,8 @@ def predict(
 
     if len(paths) == 1 and not records[0].is_dir():
         result = guarded(predict_record, m, paths[0], lead, plot)
+        for w in result["record"].get("warnings", []):
+            say(f"ecgmtl: warning: {result['record']['name']}: {w}")
         guarded(files, result)
         if json_:
             emit_json(result)

@@ -100,6 +100,8 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
         },
         "beats": beat_list,
     }
+    if rec.warnings:
+        result["record"]["warnings"] = list(rec.warnings)
     result["no_beat_segments"] = beat_free_segments(samples / rec.fs, rec.duration_s)
     if not beat_list:
         result["warning"] = "no detectable beat in this record"

@@ -36,6 +36,7 @@ class Record:
     fs: float
     leads: tuple[str, ...]
     annotation: Annotation | None
+    warnings: tuple[str, ...] = ()  # what was odd but readable (e.g. a header date wfdb refuses)
 
     @property
     def duration_s(self) -> float:
@@ -61,16 +62,30 @@ def read_record(path: str | os.PathLike, annotations: bool = True, extension: st
         if Path(path).is_dir():
             raise RecordError(f"{path} is a folder, not a record: name one record (e.g. {Path(path) / '100.dat'})")
         raise RecordError(f"no WFDB header {header}: a record needs its .hea file beside the signal file")
+    warnings: list[str] = _check_header_fields(base.name, header)
     try:
-        rec = wfdb.rdrecord(str(base))
+        try:
+            rec = wfdb.rdrecord(str(base))
+        except ValueError as e:  # a base time or date wfdb cannot parse: read the signals without them
+            retry = _read_without_datetime(base, header, wfdb)
+            if retry is None:
+                raise
+            rec, dropped = retry
+            warnings.append(f"header time/date field(s) {' '.join(dropped)!r} unreadable ({_short(e)}); read without them")
     except FileNotFoundError as e:
         raise RecordError(f"record {base.name}: signal file missing ({e.filename or e}); copy it beside {header.name}")
     except ValueError as e:
-        if "broadcast" in str(e):  # wfdb's symptom of a signal file shorter than its header says
+        if "broadcast" in str(e) or "not loaded correctly" in str(e):  # wfdb's symptoms of a short signal file
             raise RecordError(f"record {base.name}: signal file truncated (shorter than its header says)") from None
         raise RecordError(f"record {base.name}: cannot read it as WFDB ({_short(e)}); check the header and signal files")
-    except Exception as e:  # wfdb raises IndexError, HeaderSyntaxError, ... for malformed files
+    except IndexError:  # wfdb's symptom of fewer signal lines than the record line announces
+        raise RecordError(f"record {base.name}: the header lists fewer signals than its record line says") from None
+    except IsADirectoryError as e:
+        raise RecordError(f"record {base.name}: signal file {Path(e.filename or '').name} is a folder") from None
+    except Exception as e:  # wfdb raises HeaderSyntaxError, ... for malformed files
         raise RecordError(f"record {base.name}: cannot read it as WFDB ({_short(e)}); check the header and signal files")
+    if not (np.isfinite(rec.fs) and rec.fs > 0):
+        raise RecordError(f"record {base.name}: sampling rate {rec.fs} in its header; it must be a positive number")
     if rec.p_signal is None or rec.p_signal.size == 0:
         raise RecordError(f"record {base.name}: no samples; the signal file is empty or the header lists no signal")
     if rec.sig_len and rec.p_signal.shape[0] < rec.sig_len:
@@ -91,7 +106,66 @@ def read_record(path: str | os.PathLike, annotations: bool = True, extension: st
         except Exception as e:
             raise RecordError(f"record {base.name}: annotation file {ann_file.name} is unreadable ({_short(e)})")
     leads = tuple(str(n) for n in (rec.sig_name or [f"ch{j}" for j in range(signal.shape[1])]))
-    return Record(base.name, signal, float(rec.fs), leads, ann)
+    return Record(base.name, signal, float(rec.fs), leads, ann, tuple(warnings))
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _check_header_fields(name: str, header: Path) -> list[str]:
+    """Fields wfdb would silently replace by defaults (a sampling rate or gain that is not a number becomes
+    250 Hz or 200/mV), refused here; a header without a sampling rate gets WFDB's 250 Hz and a warning."""
+    try:
+        lines = [ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    except OSError as e:
+        raise RecordError(f"record {name}: header {header.name} is unreadable ({e.strerror})") from None
+    if not lines:
+        raise RecordError(f"record {name}: header {header.name} is empty")
+    fields = lines[0].split()
+    warnings = []
+    if len(fields) < 3:
+        warnings.append("the header gives no sampling rate; WFDB's default of 250 Hz is assumed")
+    else:
+        fs = _number(fields[2].split("/")[0].split("(")[0])
+        if fs is None or not fs > 0:
+            raise RecordError(f"record {name}: sampling rate {fields[2]!r} in its header is not a positive number")
+    if len(fields) >= 4 and (_number(fields[3]) is None or _number(fields[3]) < 0):
+        raise RecordError(f"record {name}: sample count {fields[3]!r} in its header is not a whole number >= 0")
+    for ln in lines[1:]:
+        parts = ln.split()
+        if len(parts) >= 3 and "/" not in fields[0]:  # signal lines (a multi-segment header lists segments)
+            gain = parts[2].split("/")[0].split("(")[0]
+            if gain and _number(gain) is None:
+                raise RecordError(f"record {name}: gain {parts[2]!r} of signal {parts[-1]} is not a number")
+    return warnings
+
+
+def _read_without_datetime(base: Path, header: Path, wfdb):
+    """Retry a record whose header line carries a base time/date wfdb refuses: the header is copied without
+    those fields into a temporary folder beside links to the signal files. None if there were no such fields."""
+    import tempfile
+
+    lines = header.read_text(errors="replace").splitlines()
+    i = next((k for k, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
+    if i is None or len(lines[i].split()) <= 4:
+        return None
+    fields = lines[i].split()
+    lines[i] = " ".join(fields[:4])
+    with tempfile.TemporaryDirectory(prefix="ecgmtl-hea-") as d:
+        (Path(d) / header.name).write_text("\n".join(lines) + "\n")
+        for ln in lines[i + 1 :]:
+            parts = ln.split()
+            if parts and not ln.lstrip().startswith("#"):
+                src = base.parent / parts[0]
+                if src.is_file() and not (Path(d) / parts[0]).exists():
+                    (Path(d) / parts[0]).symlink_to(src.resolve())
+        rec = wfdb.rdrecord(str(Path(d) / base.name))
+        rec.p_signal = None if rec.p_signal is None else rec.p_signal.copy()
+    return rec, fields[4:]
 
 
 # Names under which the modified lead II of Holter records appears in WFDB headers.
