@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .preprocess import PreprocessConfig, extract_beats
+from .preprocess import PreprocessConfig
 from .record import read_record, select_lead
 from .runtime import OnnxModel
 
@@ -42,30 +42,49 @@ def beat_free_segments(peaks_s: np.ndarray, duration_s: float, min_gap_s: float 
     return [{"start_s": round(float(edges[i]), 3), "end_s": round(float(edges[i + 1]), 3)} for i in gaps]
 
 
-def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None, keep_arrays: bool = False) -> dict:
+def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None, keep_arrays: bool = False,
+                   timings: dict | None = None) -> dict:  # fmt: skip
     """Detect beats in a record (its annotations are not used), classify and reconstruct each, and gate them
     on signal quality (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason.
 
     Returns a JSON-ready dict: model, record, provider, per-class summary, reconstruction PRD, quality (the
     thresholds and the failed segments), and every beat (sample index at the record's rate, time in s, class,
     class probabilities, reconstruction RMSE, quality: None or why it is unclassified).
+    `timings`, when given, receives the seconds spent reading, preprocessing, detecting, in the model, and on
+    the quality checks.
     """
+    import time
+
     from .metrics import prd
-    from .preprocess import prepare_signal
-    from .quality import QualityThresholds, gate_beats, segment_flags, template_correlation
+    from .preprocess import beats_at, detect_beats, prepare_signal
+    from .quality import gate_beats, segment_flags, template_correlation
+
+    clock = [time.perf_counter()]
+    t = timings if timings is not None else {}
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        t[stage] = t.get(stage, 0.0) + now - clock[0]
+        clock[0] = now
 
     pcfg = preprocess_config(model.meta)
     rec = read_record(path, annotations=False)
     lead_name = lead or pcfg.lead
     x = select_lead(rec, lead_name)
-    beats = extract_beats(x, rec.fs, pcfg)
+    lap("read")
+    filtered = prepare_signal(x, rec.fs, pcfg)
+    lap("preprocess")
+    peaks = detect_beats(filtered, pcfg)
+    lap("detect")
+    beats = beats_at(filtered, peaks, pcfg)
+    lap("preprocess")
     classes = model.meta["classes"]
     probs, recon = model.run(beats.windows, beats.rr)
     pred = probs.argmax(axis=1)
+    lap("model")
     rmse = np.sqrt(np.mean((recon[:, 0] - beats.windows[:, 0]) ** 2, axis=1))  # on the lead (channel 0)
     samples = np.round(beats.peaks * rec.fs / pcfg.fs).astype(np.int64)
     thr, validated = quality_thresholds(model.meta)
-    filtered = prepare_signal(x, rec.fs, pcfg)
     segments = segment_flags(x, rec.fs, filtered, pcfg.fs, beats.peaks, thr)
     why = gate_beats(samples / rec.fs, template_correlation(beats.windows[:, 0], pred), rmse, segments, thr)
     labels = [classes[k] if w is None else UNCLASSIFIED for k, w in zip(pred, why)]
@@ -102,6 +121,7 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
     }
     if rec.warnings:
         result["record"]["warnings"] = list(rec.warnings)
+    lap("quality and output")
     result["no_beat_segments"] = beat_free_segments(samples / rec.fs, rec.duration_s)
     if not beat_list:
         result["warning"] = "no detectable beat in this record"

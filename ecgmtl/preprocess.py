@@ -159,11 +159,21 @@ def extract_beats(
     """
     x = prepare_signal(x_mv, fs_in, cfg)
     if peaks_in is None:
-        peaks = detect_peaks(x, cfg.fs)
-        peaks = peaks[peak_amplitudes(x, peaks, cfg.fs, cfg) >= cfg.min_r_mv] if peaks.size else peaks
+        peaks = detect_beats(x, cfg)
     else:
         peaks = np.round(np.asarray(peaks_in, dtype=np.float64) * cfg.fs / fs_in).astype(np.int64)
         peaks = np.clip(peaks, 0, x.shape[0] - 1)
+    return beats_at(x, peaks, cfg, margin)
+
+
+def detect_beats(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """R peaks of a prepared lead (at cfg.fs), without those below the amplitude floor cfg.min_r_mv."""
+    peaks = detect_peaks(x, cfg.fs)
+    return peaks[peak_amplitudes(x, peaks, cfg.fs, cfg) >= cfg.min_r_mv] if peaks.size else peaks
+
+
+def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0) -> Beats:
+    """Model inputs at given R peaks of a prepared lead (at cfg.fs)."""
     scale = r_amplitude(x, peaks, cfg.fs, cfg)
     windows = beat_windows(x / scale, peaks, cfg.pre + margin, cfg.post + margin)[:, None, :]
     if cfg.template_channel:
