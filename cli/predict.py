@@ -36,6 +36,15 @@ def predict(
     if not paths:
         say(f"ecgmtl: error: no WFDB record (.hea) in {', '.join(map(str, records))}")
         raise typer.Exit(RecordError.exit_code)
+    from collections import Counter
+
+    from ecgmtl.record import record_base
+
+    clash = sorted(n for n, k in Counter(record_base(p).name for p in paths).items() if k > 1)
+    if clash:  # their files in --out would overwrite each other
+        say(f"ecgmtl: error: several records are named {', '.join(clash[:5])}; predict those folders one at a time "
+            "with different --out folders")  # fmt: skip
+        raise typer.Exit(2)
     m = guarded(OnnxModel, model or default_model_path(), device)
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")

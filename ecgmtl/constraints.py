@@ -144,7 +144,11 @@ class HardProjection(nn.Module):
         rec = [c for c in hard if c["output"] == "reconstruction"]
         los = [c["lower"] for c in rec if c["lower"] is not None]
         his = [c["upper"] for c in rec if c["upper"] is not None]
-        self.clamp = Clamp(max(los), min(his)) if rec else None  # intersect: the tightest bounds
+        lo, hi = (max(los) if los else None), (min(his) if his else None)  # intersect: the tightest bounds
+        if lo is not None and hi is not None and not lo < hi:
+            raise ConfigError(f"the hard reconstruction constraints leave nothing allowed ([{lo:g}, {hi:g}] after "
+                              "the training range is filled in); widen them")  # fmt: skip
+        self.clamp = Clamp(lo, hi) if rec else None
         lo, hi = [0.0] * n_classes, [1.0] * n_classes
         for c in (c for c in hard if c["output"] == "probabilities"):
             for i in c["index"]:

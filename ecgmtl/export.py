@@ -17,7 +17,7 @@ from . import __version__
 from .atomic import atomic_path
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .constraints import ConstraintConfig, HardProjection, resolve
-from .errors import ModelError
+from .errors import ModelError, RecordError
 
 META_KEY = "ecgmtl"
 MODEL_FORMAT = "ecgmtl-onnx/1"
@@ -138,7 +138,11 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     model, cfg = model_from_checkpoint(ck)
     meta = ck["meta"]
     if calibrate:  # calibration and quality thresholds both come from the validation records
-        meta["calibration"] = validation_calibration(model, cfg, meta, data_dir)
+        try:
+            meta["calibration"] = validation_calibration(model, cfg, meta, data_dir)
+        except RecordError as e:
+            raise RecordError(f"{e} (calibration reads the run's validation records; give --data-dir, or "
+                              "export with --no-calibrate)") from None  # fmt: skip
     wrapper = Deployable(model, meta).eval()
     if calibrate:
         meta["quality"] = validation_quality(wrapper, cfg, meta, data_dir)

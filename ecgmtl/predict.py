@@ -112,7 +112,8 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
             "form": "mean-removed PRD of the lead, pooled over beat windows (normalised units)",
         },
         "quality": {
-            "thresholds": thr.to_meta(),
+            "thresholds": {k: (v if np.isfinite(v) and not (k == "min_template_corr" and not validated) else None)
+                           for k, v in thr.to_meta().items()},  # None: the check is off  # fmt: skip
             "beat_checks": "on" if validated else "off: this model carries no validated quality thresholds",
             "unclassified_beats": labels.count(UNCLASSIFIED),
             "failed_segments": failed,

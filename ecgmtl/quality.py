@@ -80,13 +80,18 @@ def saturated(raw: np.ndarray) -> np.ndarray:
 def segment_flags(raw_mv: np.ndarray, fs: float, filtered: np.ndarray, fs_model: float, peaks: np.ndarray,
                   thr: QualityThresholds) -> list[dict]:  # fmt: skip
     """Segments of the record with their failed checks: [{start_s, end_s, reasons: [...]}], all segments."""
-    n_seg = max(1, int(np.ceil(raw_mv.shape[0] / (thr.segment_s * fs))))
+    seg_n = thr.segment_s * fs
+    n_seg = max(1, int(np.ceil(raw_mv.shape[0] / seg_n)))
+    if n_seg > 1 and raw_mv.shape[0] - (n_seg - 1) * seg_n < seg_n / 2:
+        n_seg -= 1  # a short tail joins the segment before it instead of being judged on a few samples
     sat = saturated(raw_mv)
     peaks_s = peaks / fs_model
     segs = []
     for i in range(n_seg):
-        a, b = int(i * thr.segment_s * fs), min(int((i + 1) * thr.segment_s * fs), raw_mv.shape[0])
-        fa, fb = int(i * thr.segment_s * fs_model), min(int((i + 1) * thr.segment_s * fs_model), filtered.shape[0])
+        last = i == n_seg - 1
+        a, b = int(i * seg_n), raw_mv.shape[0] if last else int((i + 1) * seg_n)
+        fa = int(i * thr.segment_s * fs_model)
+        fb = filtered.shape[0] if last else int((i + 1) * thr.segment_s * fs_model)
         reasons = []
         seg = raw_mv[a:b]
         if np.isnan(seg).any():
@@ -110,12 +115,12 @@ def gate_beats(times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments
     """The reason each beat is unclassified, or None. Marks segments that fail through their beats."""
     reasons: list[str | None] = [None] * len(times_s)
     for k in range(len(times_s)):
-        if rmse[k] > thr.max_recon_rmse:
+        if not rmse[k] <= thr.max_recon_rmse:  # NaN fails too
             reasons[k] = "reconstruction error out of distribution"
-        elif corr[k] < thr.min_template_corr:
+        elif not corr[k] >= thr.min_template_corr:
             reasons[k] = "low signal quality (template match)"
-    seg_len = thr.segment_s
-    idx = np.minimum((np.asarray(times_s) // seg_len).astype(int), len(segments) - 1) if len(segments) else []
+    starts = np.array([seg["start_s"] for seg in segments])
+    idx = np.clip(np.searchsorted(starts, np.asarray(times_s), side="right") - 1, 0, len(segments) - 1) if len(segments) else []
     for s, seg in enumerate(segments):
         members = np.flatnonzero(np.asarray(idx) == s) if len(times_s) else np.zeros(0, int)
         if members.size and np.mean([reasons[k] is not None for k in members]) >= thr.segment_fail_share:

@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ def load_study(path: str | os.PathLike) -> Study:
     import yaml
 
     from .config import load_config
+    from .constraints import ConstraintConfig, check_constraints
+    from .data.mitdb import CLASSES
     from .preflight import check_config
 
     p = Path(path)
@@ -119,6 +122,11 @@ def load_study(path: str | os.PathLike) -> Study:
             if row.name not in {r.name for r in rows}:
                 rows.append(row)
     study = Study(p, base, seeds, [str(s) for s in doc.get("set") or []], axes, rows, list(doc.get("report_constraints") or []))
+    try:
+        probes = [ConstraintConfig(**c) for c in study.report_constraints]
+    except TypeError as e:
+        raise ConfigError(f"study file {p}: report_constraints: {e}") from None
+    check_constraints(probes, CLASSES)
     for row in rows:  # fail before hours of training, not in the middle
         try:
             check_config(load_config(base, study.common + list(row.overrides)))
@@ -131,12 +139,16 @@ def run_study(study: Study, out: Path, workers: int = 2, threads: int = 1, progr
     """Train and measure every (row, seed); write results.jsonl, table.md, table.csv and study.json in `out`."""
     from tqdm import tqdm
 
+    out = out.resolve()  # the runs are subprocesses: one absolute folder for them and for us
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(row, seed) for row in study.rows for seed in study.seeds]
+    for row, seed in jobs:  # runs made from another spec are refused, not silently reused
+        _check_spec(study, row, out / "runs" / row.name / f"seed{seed}")
     t0 = time.time()
     results: dict[tuple[str, int], dict] = {}
     failures: list[dict] = []
-    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(workers, 1))
+    try:
         futures = {pool.submit(_run_one, study, row, seed, out, threads): (row, seed) for row, seed in jobs}
         bar = tqdm(total=len(jobs), desc="study", disable=not progress, file=sys.stderr)
         for fut in as_completed(futures):
@@ -149,6 +161,13 @@ def run_study(study: Study, out: Path, workers: int = 2, threads: int = 1, progr
                 results[(row.name, seed)] = res
             bar.update(1)
         bar.close()
+    except BaseException:  # Ctrl-C: no new run starts, the running ones stop (they resume next time)
+        _STOP.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_CHILDREN):
+            proc.terminate()
+        raise
+    pool.shutdown()
     wall = time.time() - t0
     ordered = [results[(r.name, s)] for r in study.rows for s in study.seeds if (r.name, s) in results]
     with atomic_path(out / "results.jsonl") as tmp:
@@ -178,12 +197,30 @@ def run_study(study: Study, out: Path, workers: int = 2, threads: int = 1, progr
     return info
 
 
+_STOP = threading.Event()
+_CHILDREN: set[subprocess.Popen] = set()
+
+
+def _spec(study: Study, row: Row) -> dict:
+    return {"base": str(study.base), "common": study.common, "row": list(row.overrides),
+            "report_constraints": study.report_constraints}  # fmt: skip
+
+
+def _check_spec(study: Study, row: Row, run: Path) -> None:
+    f = run / "spec.json"
+    if f.is_file() and json.loads(f.read_text()) != _spec(study, row):
+        raise ConfigError(f"{run} was made from another version of this study (its spec.json differs); "
+                          "use another --out, or delete that folder to redo it")  # fmt: skip
+
+
 def _run_one(study: Study, row: Row, seed: int, out: Path, threads: int) -> dict:
     """Train one run in a subprocess (or resume it), then measure it on DS2; a finished run is read back."""
     run = out / "runs" / row.name / f"seed{seed}"
     done = run / "ds2.json"
     if done.is_file():
         return json.loads(done.read_text())
+    if _STOP.is_set():
+        return {"error": "interrupted"}
     cmd = [sys.executable, "-m", "cli.main", "train", "--no-progress"]
     if (run / "last.pt").is_file():
         cmd += ["--resume", str(run)]
@@ -191,10 +228,17 @@ def _run_one(study: Study, row: Row, seed: int, out: Path, threads: int) -> dict
         cmd += ["--config", str(study.base), "--out", str(run), "--seed", str(seed)]
         for o in study.common + list(row.overrides) + [f"train.threads={threads}"]:
             cmd += ["--set", o]
-    run.parent.mkdir(parents=True, exist_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run / "spec.json") as tmp:
+        tmp.write_text(json.dumps(_spec(study, row)))
     t0 = time.time()
     with open(run.parent / f"seed{seed}.log", "a") as log:
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=log, cwd=Path(__file__).resolve().parents[1])
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+        _CHILDREN.add(proc)
+        try:
+            proc.wait()
+        finally:
+            _CHILDREN.discard(proc)
     if proc.returncode != 0:
         last = (run.parent / f"seed{seed}.log").read_text().strip().splitlines()[-1:] or ["(no output)"]
         return {"error": f"exit {proc.returncode}: {last[0][:200]}"}
@@ -286,6 +330,8 @@ def format_table(study: Study, summary: list[dict], info: dict) -> str:
     lines = ["| " + " | ".join(axes + cols) + " |", "|" + "---|" * len(axes) + "---:|" * len(cols)]
     for r in summary:
         cells = [r["axes"].get(a, "") for a in axes]
+        if len(r["seeds"]) < len(study.seeds):  # some runs of this row failed
+            cells[-1] += f" (n={len(r['seeds'])})"
         for k, _, scale, dec in METRICS:
             m = r["metrics"][k]
             cells.append(f"{scale * m['mean']:.{dec}f} ± {scale * m['std']:.{dec}f}")

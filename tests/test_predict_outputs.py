@@ -78,3 +78,12 @@ def test_doctor_says_what_runs_here():
         assert "CUDA" not in res.stderr  # CUDA was never asked for, so onnxruntime logged nothing about it
     text = run_cli("doctor").stdout
     assert "onnxruntime providers" in text and "CUDA:" in text
+
+
+def test_records_with_the_same_name_in_two_folders_are_refused(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        _copy("100", tmp_path / sub)
+    res = run_cli("predict", tmp_path / "a", tmp_path / "b", "--model", MODEL, "--out", tmp_path / "out")
+    assert res.returncode == 2 and "several records are named 100" in res.stderr
+    assert not (tmp_path / "out").exists()

@@ -49,6 +49,15 @@ def test_hard_projection_intersects_constraints_on_the_same_output():
     assert p[0, 0].item() == pytest.approx(0.9) and p.sum().item() == pytest.approx(1.0)  # the soft one is not projected
 
 
+def test_one_sided_and_empty_hard_reconstruction_bounds():
+    top = HardProjection(resolve([ConstraintConfig("reconstruction", "hard", upper=2.0)], CLASSES, (-9, 9)), 5)
+    _, r = top(torch.full((1, 5), 0.2), torch.tensor([[-50.0, 0.0, 50.0]]))
+    assert r.tolist() == [[-50.0, 0.0, 2.0]]
+    with pytest.raises(ConfigError, match="leave nothing allowed"):
+        HardProjection(resolve([ConstraintConfig("reconstruction", "hard", -1.0, 1.0),
+                                ConstraintConfig("reconstruction", "hard", lower=2.0)], CLASSES, (-9, 9)), 5)  # fmt: skip
+
+
 def test_soft_penalty_closed_form():
     resolved = resolve([ConstraintConfig("reconstruction", "soft", -1.0, 1.0, coef=2.0),
                         ConstraintConfig("probabilities", "soft", lower=0.2, classes=["S"], coef=3.0)], CLASSES, (0, 1))  # fmt: skip
@@ -104,6 +113,7 @@ def test_alternating_and_per_task_schedules():
     (["constraints=[{output: probabilities, kind: soft, classes: [X], upper: 0.5}]"], "not classes"),
     (["constraints=[{output: reconstruction, kind: soft}]"], "needs a lower or an upper bound"),
     (["constraints=[{output: reconstruction, kind: hard, lower: 2, upper: 1}]"], "must be below"),
+    (["weighting.name=dwa", "schedule.alternate=epoch"], "dwa compares epochs"),
 ])  # fmt: skip
 def test_bad_options_are_refused_before_training(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -202,6 +212,8 @@ def test_study_runs_a_grid_over_seeds_writes_the_table_and_resumes(tmp_path):
     ("base: {base}\ngrid: [{{weighting: [nosuch]}}]\n", "unknown weighting"),
     ("base: {base}\ngrid: [{{sharing: [hard]}}]\n", "not among options"),
     ("base: {base}\nsed: [1]\ngrid: []\n", "unknown keys"),
+    ("base: {base}\ngrid: [{{weighting: [fixed]}}]\nreport_constraints: [{{output: reconstruction, upper: 1, bogus: 2}}]\n",
+     "report_constraints"),
 ])  # fmt: skip
 def test_bad_study_files_exit_2_with_one_line(text, match, tmp_path):
     study = tmp_path / "s.yaml"
