@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import MITDB
+from conftest import MITDB, ROOT
 from ecgmtl.preprocess import (
     RR_FEATURES, PreprocessConfig, beat_windows, detect_peaks, extract_beats, prepare_signal, resample, rr_features,
 )  # fmt: skip
@@ -64,3 +64,29 @@ def test_extract_beats_shapes_and_template_channel():
     assert b.windows.shape == (len(b.peaks), 2, cfg.window) and b.rr.shape == (len(b.peaks), 7)
     np.testing.assert_allclose(b.windows[:, 1], b.windows[:, 0] - np.median(b.windows[:, 0], axis=0), atol=1e-6)
     assert np.abs(b.windows[:, 0, cfg.pre]).mean() == pytest.approx(1.0, abs=0.35)  # R amplitude scaled to ~1
+
+
+@pytest.mark.parametrize("name", ["105", "203", "232"])  # noisy, irregular, pauses
+def test_detector_gives_neurokit2s_peaks_exactly(name):
+    import neurokit2 as nk
+
+    from ecgmtl.detect import gradient_qrs_peaks
+    from ecgmtl.preprocess import PreprocessConfig, prepare_signal
+    from ecgmtl.record import read_record, select_lead
+
+    cfg = PreprocessConfig()
+    rec = read_record(MITDB / name, annotations=False)
+    x = prepare_signal(select_lead(rec, "MLII"), rec.fs, cfg)
+    _, info = nk.ecg_peaks(x, sampling_rate=int(cfg.fs), method="neurokit")
+    assert np.array_equal(gradient_qrs_peaks(x, cfg.fs), np.asarray(info["ECG_R_Peaks"]))
+
+
+def test_predict_does_not_import_neurokit2_torch_or_sklearn():  # wfdb brings pandas, unavoidably
+    import subprocess
+    import sys
+
+    code = ("import sys; from ecgmtl.predict import predict_record; from ecgmtl.runtime import OnnxModel; "
+            f"predict_record(OnnxModel(r'{ROOT / 'models' / 'mitdb-resnet1d.onnx'}', device='cpu'), r'{MITDB / '100'}'); "
+            "print(sorted(m for m in ('neurokit2', 'torch', 'sklearn') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
