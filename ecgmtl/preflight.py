@@ -29,6 +29,9 @@ def check_config(cfg: Config) -> None:
     check_constraints(cfg.constraints, CLASSES)
     if cfg.model.sharing not in SHARING:
         raise ConfigError(f"unknown model.sharing {cfg.model.sharing!r}; choose one of: {', '.join(SHARING)}")
+    if cfg.weighting.name == "dwa" and cfg.schedule.alternate == "epoch":
+        raise ConfigError("weighting dwa compares epochs in which both tasks trained, and schedule.alternate=epoch "
+                          "has none; use alternate=batch or another weighting")  # fmt: skip
     if method.gradient_based:
         if cfg.model.sharing != "hard":
             raise ConfigError(f"weighting {cfg.weighting.name} works on the gradients of a shared encoder, and "
@@ -79,7 +82,10 @@ def check_output(out: Path, cfg: Config, resume: bool) -> None:
 
 def check_resume(out: Path, cfg: Config, saved: dict) -> None:
     """A run is resumed only with the configuration it was started with."""
+    from .config import config_from_dict
+
     current = asdict(cfg)
+    saved = asdict(config_from_dict(saved))  # a run saved before a key existed has that key's default
     diff = [k for k in current if current[k] != saved.get(k)]
     if diff:
         raise ConfigError(f"{out} was trained with another configuration (differs in: {', '.join(diff)}); "

@@ -68,6 +68,7 @@ class Study:
     axes: dict[str, dict[str, list[str]]]
     rows: list[Row]
     report_constraints: list[dict] = field(default_factory=list)
+    baseline: str | None = None  # the row every other row is compared with, seed by seed
 
 
 def load_study(path: str | os.PathLike) -> Study:
@@ -86,7 +87,7 @@ def load_study(path: str | os.PathLike) -> Study:
         doc = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"study file {p} is not valid YAML ({str(e).splitlines()[0]})") from None
-    unknown = set(doc) - {"base", "seeds", "set", "options", "grid", "report_constraints", "description"}
+    unknown = set(doc) - {"base", "seeds", "set", "options", "grid", "report_constraints", "description", "baseline"}
     if unknown:
         raise ConfigError(f"study file {p}: unknown keys {sorted(unknown)}")
     if "base" not in doc or "grid" not in doc:
@@ -122,6 +123,12 @@ def load_study(path: str | os.PathLike) -> Study:
             if row.name not in {r.name for r in rows}:
                 rows.append(row)
     study = Study(p, base, seeds, [str(s) for s in doc.get("set") or []], axes, rows, list(doc.get("report_constraints") or []))
+    if doc.get("baseline") is not None:
+        wanted = {str(k): str(v) for k, v in doc["baseline"].items()}
+        match = [r for r in rows if all(dict(r.values).get(k) == v for k, v in wanted.items())]
+        if len(match) != 1:
+            raise ConfigError(f"study file {p}: baseline {wanted} matches {len(match)} rows; it must match one")
+        study.baseline = match[0].name
     try:
         probes = [ConstraintConfig(**c) for c in study.report_constraints]
     except TypeError as e:
@@ -169,6 +176,8 @@ def run_study(study: Study, out: Path, workers: int = 2, threads: int = 1, progr
         raise
     pool.shutdown()
     wall = time.time() - t0
+    prev = json.loads((out / "study.json").read_text()) if (out / "study.json").is_file() else {}
+    invocations = int(prev.get("invocations", 1 if prev else 0)) + 1  # a resumed study adds to the clock
     ordered = [results[(r.name, s)] for r in study.rows for s in study.seeds if (r.name, s) in results]
     with atomic_path(out / "results.jsonl") as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in ordered))
@@ -180,7 +189,8 @@ def run_study(study: Study, out: Path, workers: int = 2, threads: int = 1, progr
         "common_overrides": study.common,
         "runs": len(ordered),
         "failed": failures,
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": round(wall + float(prev.get("wall_seconds", 0.0)), 1),
+        "invocations": invocations,
         "run_seconds_total": round(sum(r["train_seconds"] for r in ordered), 1),
         "workers": workers,
         "threads_per_run": threads,
@@ -311,6 +321,12 @@ def summarise(study: Study, results: list[dict]) -> list[dict]:
             else:
                 v = np.array([r[k] for r in rs], dtype=float)
             stats[k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        base = {r["seed"]: r for r in results if r["row"] == study.baseline}
+        paired = [r["macro_f1"] - base[r["seed"]]["macro_f1"] for r in rs if r["seed"] in base]
+        if study.baseline and row.name != study.baseline and paired:
+            v = np.array(paired)
+            stats["delta_macro_f1"] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                                       "better_seeds": int((v > 0).sum()), "seeds": int(len(v))}  # fmt: skip
         rows.append({"row": row.name, "axes": dict(row.values), "seeds": [r["seed"] for r in rs],
                      "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])), "metrics": stats})  # fmt: skip
     return rows
@@ -327,6 +343,7 @@ def _bound_label(c: dict) -> str:
 def format_table(study: Study, summary: list[dict], info: dict) -> str:
     axes = list(dict.fromkeys(a for r in summary for a in r["axes"]))
     cols = [t for _, t, *_ in METRICS] + [_bound_label(c) for c in study.report_constraints]
+    cols += ["Δ macro F1 vs baseline (seeds better)"] if study.baseline else []
     lines = ["| " + " | ".join(axes + cols) + " |", "|" + "---|" * len(axes) + "---:|" * len(cols)]
     for r in summary:
         cells = [r["axes"].get(a, "") for a in axes]
@@ -338,14 +355,22 @@ def format_table(study: Study, summary: list[dict], info: dict) -> str:
         for i in range(len(study.report_constraints)):
             m = r["metrics"][f"report_constraint_{i}"]
             cells.append(f"{100 * m['mean']:.3f} ± {100 * m['std']:.3f}")
+        if study.baseline:
+            d = r["metrics"].get("delta_macro_f1")
+            cells.append("baseline" if r["row"] == study.baseline else
+                         f"{d['mean']:+.3f} ± {d['std']:.3f} ({d['better_seeds']}/{d['seeds']})" if d else "")  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     foot = (
         f"\nMean ± standard deviation over seeds {', '.join(map(str, study.seeds))} on MIT-BIH DS2 (beats at the "
         f"annotated R peaks; checkpoint chosen on held-out DS1 records). {info['runs']} runs"
         + (f", {len(info['failed'])} failed" if info["failed"] else "")
-        + f"; {info['wall_seconds'] / 60:.1f} min wall clock with {info['workers']} workers of "
+        + f"; {info['wall_seconds'] / 60:.1f} min wall clock"
+        + (f" (over {info['invocations']} invocations of the command)" if info.get("invocations", 1) > 1 else "")
+        + f" with {info['workers']} workers of "
         f"{info['threads_per_run']} thread(s) on {info['cpu_count']} CPU(s) (training time summed over runs: "
-        f"{info['run_seconds_total'] / 60:.1f} min). Common settings: {' '.join(study.common) or 'none'}.\n"
+        f"{info['run_seconds_total'] / 60:.1f} min). Common settings: {' '.join(study.common) or 'none'}."
+        + (f" Δ: each seed's macro F1 minus the baseline row's with the same seed (mean ± sd; in how many seeds it "
+           f"was higher)." if study.baseline else "") + "\n"
     )
     return "\n".join(lines) + "\n" + foot
 

@@ -133,7 +133,7 @@ class Trainer:
         self.window = cfg.preprocess.window
         self.margin = cfg.data.jitter
         self.epoch = 0  # epochs completed
-        self.step = 0  # optimizer steps taken
+        self.step = 0  # batches trained (a per-task schedule takes one optimizer step per task on each)
         self.best, self.best_epoch = -1.0, -1
         self.nonfinite = 0  # steps skipped in a row
 
@@ -191,7 +191,7 @@ class Trainer:
         bs = self.cfg.train.batch_size
         tasks = task_scales(self.cfg.schedule, epoch)
         sums, counts = {t: 0.0 for t in tasks}, {t: 0 for t in tasks}
-        penalty_sum, skipped = 0.0, 0
+        penalty_sum, skipped, steps = 0.0, 0, 0
         batches = range(0, len(idx), bs)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress, file=sys.stderr)
         for step, s in enumerate(bar):
@@ -208,12 +208,13 @@ class Trainer:
                     sums[t] += v
                     counts[t] += 1
                 penalty_sum += penalty
+                steps += 1
             self.step += 1
         mean_losses = {t: sums[t] / counts[t] for t in tasks if counts[t]}  # alternation may skip a task
         self.weighting.epoch_end(mean_losses)
         row = {"scales": tasks, "train_loss": mean_losses, "weights": self.weighting.weights(), "skipped_steps": skipped}
         if self.cfg.model.sharing == "soft" or any(c.kind == "soft" for c in self.cfg.constraints):
-            row["penalty"] = penalty_sum / max(sum(counts.values()), 1)
+            row["penalty"] = penalty_sum / max(steps, 1)  # mean over optimizer steps
         if self.cfg.model.sharing != "hard":
             row["encoder_distance"] = self.model.encoder_distance()
         return row

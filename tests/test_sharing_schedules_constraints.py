@@ -183,6 +183,7 @@ grid:
   - {{sharing: [hard], weighting: [uncertainty]}}
 report_constraints:
   - {{output: reconstruction, lower: -1.0, upper: 1.2}}
+baseline: {{sharing: none}}
 """
 
 
@@ -197,6 +198,7 @@ def test_study_runs_a_grid_over_seeds_writes_the_table_and_resumes(tmp_path):
     lines = [ln for ln in table.splitlines() if ln.startswith("| ")]
     assert len(lines) == 4 and lines[0].startswith("| sharing | weighting | macro F1")  # header + 3 rows
     assert "± " in lines[1] and "6 runs" in table
+    assert "Δ macro F1 vs baseline" in lines[0] and lines[1].endswith("| baseline |") and "/2) |" in lines[2]
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("end\n") and "old" not in text and "ecgmtl study --config" in text
     info = json.loads((tmp_path / "s" / "study.json").read_text())
