@@ -23,11 +23,13 @@ def test_onnx_matches_torch_on_256_ds2_beats(tiny_run, tiny_onnx, cache):
     ck = load_checkpoint(tiny_run)
     model, cfg = model_from_checkpoint(ck)
     meta = ck["meta"]
-    wrapper = Deployable(model, meta).eval()
+    onnx_model = OnnxModel(tiny_onnx, device="cpu")
+    wrapper = Deployable(model, {**meta, "calibration": onnx_model.meta["calibration"]}).eval()  # T fitted at export
+    assert onnx_model.meta["calibration"]["fitted"] and onnx_model.meta["calibration"]["temperature"] != 1.0
     x, rr = _ds2_beats(cfg, cache)
     with torch.no_grad():
         p_t, r_t = (t.numpy() for t in wrapper(torch.from_numpy(x), torch.from_numpy(rr)))
-    p_o, r_o = OnnxModel(tiny_onnx, device="cpu").run(x, rr)
+    p_o, r_o = onnx_model.run(x, rr)
     assert np.abs(p_t - p_o).max() <= 1e-4
     assert np.abs(r_t - r_o).max() <= 1e-4
     assert np.abs(p_o.sum(axis=1) - 1).max() <= 1e-5 and (p_o >= 0).all()
