@@ -197,7 +197,7 @@ def main() -> None:
     else:
         print(table(res))
     if args.readme:
-        from ecgmtl.study import update_readme
+        from ecgmtl.readme import update_readme
 
         update_readme(args.readme, "bench:cpu", table(res))
 

@@ -21,7 +21,8 @@ def study(
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
 ) -> None:
     """Run a grid of multi-task settings over several seeds on MIT-BIH; print the DS2 table (mean ± sd)."""
-    from ecgmtl.study import format_table, load_study, readme_block, run_study, update_readme
+    from ecgmtl.readme import readme_block, update_readme
+    from ecgmtl.study import format_table, load_study, run_study
 
     s = guarded(load_study, config)
     if readme is not None:

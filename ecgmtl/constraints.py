@@ -59,24 +59,10 @@ def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tupl
             for b in (c.lower, c.upper):
                 if b is not None and not 0.0 <= b <= 1.0:
                     raise ConfigError(f"{where}: probability bounds must lie in [0, 1] ({b})")
-    lo, hi = _probability_box([c for c in constraints if c.kind == "hard"], classes)
+    lo, hi = probability_box(resolve(constraints, classes, (0.0, 1.0)), len(classes))
     if sum(lo) > 1.0 + 1e-9 or sum(hi) < 1.0 - 1e-9 or any(a > b for a, b in zip(lo, hi)):
         raise ConfigError("the hard probability constraints leave no distribution that satisfies them all "
                           f"(lower bounds sum to {sum(lo):g}, upper bounds to {sum(hi):g})")  # fmt: skip
-
-
-def _probability_box(constraints: list, classes) -> tuple[list[float], list[float]]:
-    lo, hi = [0.0] * len(classes), [1.0] * len(classes)
-    for c in constraints:
-        if c.output != "probabilities":
-            continue
-        for k in c.classes or classes:
-            i = list(classes).index(k)
-            if c.lower is not None:
-                lo[i] = max(lo[i], c.lower)
-            if c.upper is not None:
-                hi[i] = min(hi[i], c.upper)
-    return lo, hi
 
 
 def resolve(constraints: list[ConstraintConfig] | tuple, classes, recon_bounds: tuple[float, float]) -> list[dict]:
@@ -95,8 +81,15 @@ def resolve(constraints: list[ConstraintConfig] | tuple, classes, recon_bounds: 
     return out
 
 
-def _bound(v: float | None, default: float) -> float:
-    return default if v is None else float(v)
+def probability_box(resolved: list[dict], n_classes: int) -> tuple[list[float], list[float]]:
+    """Per-class lower and upper bounds that all hard probability constraints leave (their intersection)."""
+    lo, hi = [0.0] * n_classes, [1.0] * n_classes
+    for c in resolved:
+        if c["kind"] == "hard" and c["output"] == "probabilities":
+            for i in c["index"]:
+                lo[i] = lo[i] if c["lower"] is None else max(lo[i], c["lower"])
+                hi[i] = hi[i] if c["upper"] is None else min(hi[i], c["upper"])
+    return lo, hi
 
 
 class Clamp(nn.Module):
@@ -149,10 +142,7 @@ class HardProjection(nn.Module):
             raise ConfigError(f"the hard reconstruction constraints leave nothing allowed ([{lo:g}, {hi:g}] after "
                               "the training range is filled in); widen them")  # fmt: skip
         self.clamp = Clamp(lo, hi) if rec else None
-        lo, hi = [0.0] * n_classes, [1.0] * n_classes
-        for c in (c for c in hard if c["output"] == "probabilities"):
-            for i in c["index"]:
-                lo[i], hi[i] = max(lo[i], _bound(c["lower"], 0.0)), min(hi[i], _bound(c["upper"], 1.0))
+        lo, hi = probability_box(resolved, n_classes)
         bounded = any(v > 0 for v in lo) or any(v < 1 for v in hi)
         self.simplex = SimplexBoxProjection(lo, hi) if bounded else None
 

@@ -42,19 +42,15 @@ def write_annotations(result: dict, out_dir: Path, extension: str = ANNOTATION_E
 
     name = result["record"]["name"]
     target = out_dir / f"{name}.{extension}"
-    out_dir.mkdir(parents=True, exist_ok=True)
     samples = np.array([b["sample"] for b in result["beats"]], dtype=np.int64)
     symbols = [WFDB_CODES[b["class"]] for b in result["beats"]]
     notes = [b.get("quality") or "" for b in result["beats"]]  # why a beat is unclassified (aux_note)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ecgmtl-") as tmp:
-        if len(samples):
-            wfdb.wrann(name, extension, samples, symbol=symbols, aux_note=notes, fs=result["record"]["fs"], write_dir=tmp)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ecgmtl-") as d, atomic_path(target) as tmp:
+        if len(samples):  # wrann names its file itself: write it in a scratch folder, then move it into place
+            wfdb.wrann(name, extension, samples, symbol=symbols, aux_note=notes, fs=result["record"]["fs"], write_dir=d)
+            os.replace(Path(d) / f"{name}.{extension}", tmp)
         else:  # wrann refuses an empty list; an annotation file with no beats is still a valid answer
-            Path(tmp, f"{name}.{extension}").write_bytes(b"\x00\x00")
-        written = Path(tmp) / f"{name}.{extension}"
-        with open(written, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(written, target)
+            tmp.write_bytes(b"\x00\x00")
     return target
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, RecordError
 from .preprocess import PreprocessConfig
 from .record import read_record, select_lead
 from .runtime import OnnxModel
@@ -112,8 +112,7 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
             "form": "mean-removed PRD of the lead, pooled over beat windows (normalised units)",
         },
         "quality": {
-            "thresholds": {k: (v if np.isfinite(v) and not (k == "min_template_corr" and not validated) else None)
-                           for k, v in thr.to_meta().items()},  # None: the check is off  # fmt: skip
+            "thresholds": thr.to_meta(),  # None: that check is off
             "beat_checks": "on" if validated else "off: this model carries no validated quality thresholds",
             "unclassified_beats": labels.count(UNCLASSIFIED),
             "failed_segments": failed,
@@ -136,13 +135,11 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
 
 def quality_thresholds(meta: dict):
     """The model's validated thresholds; without them only the segment checks run (beat checks off)."""
-    from dataclasses import replace
-
     from .quality import QualityThresholds
 
     if meta.get("quality"):
         return QualityThresholds.from_meta(meta["quality"]), True
-    return replace(QualityThresholds(), min_template_corr=-1.0, max_recon_rmse=float("inf")), False
+    return QualityThresholds(), False
 
 
 def format_summary(result: dict) -> str:
@@ -173,12 +170,15 @@ def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate
     written = []
     name = result["record"]["name"]
     arrays = result.pop("_arrays", None)
-    if plot is not None and arrays is not None:
-        written.append(outputs.write_plot(result, arrays, out_dir / f"{name}.png", *plot))
-    if beats_csv:
-        written.append(outputs.write_text(out_dir / f"{name}.beats.csv", outputs.beats_csv(result)))
-    if annotate:
-        written.append(outputs.write_annotations(result, out_dir))
+    try:
+        if plot is not None and arrays is not None:
+            written.append(outputs.write_plot(result, arrays, out_dir / f"{name}.png", *plot))
+        if beats_csv:
+            written.append(outputs.write_text(out_dir / f"{name}.beats.csv", outputs.beats_csv(result)))
+        if annotate:
+            written.append(outputs.write_annotations(result, out_dir))
+    except OSError as e:
+        raise RecordError(f"cannot write the files of record {name} into {out_dir} ({e.strerror or e})") from None
     return written
 
 

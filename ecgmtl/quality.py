@@ -13,6 +13,7 @@ on validation records at export and stored in the model (`quality` in its metada
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -22,8 +23,9 @@ class QualityThresholds:
     segment_s: float = 10.0
     flat_ptp_mv: float = 0.05  # raw or band-passed peak-to-peak below this: a flat line (lead off)
     saturation_fraction: float = 0.05  # share of a segment's samples held at the record's min or max
-    min_template_corr: float = 0.5  # beat vs the record's median beat; set from validation at export
-    max_recon_rmse: float = 0.25  # reconstruction RMSE (normalised units); set from validation at export
+    # The beat checks; set from validation records at export. None: the check is off (a model without them).
+    min_template_corr: Optional[float] = None  # beat vs the median beat of its predicted class
+    max_recon_rmse: Optional[float] = None  # reconstruction RMSE (normalised units)
     segment_fail_share: float = 0.5  # a segment with this share of failing beats fails as a whole
     quantile: float = 0.995  # which validation quantile set the two beat thresholds
 
@@ -115,9 +117,9 @@ def gate_beats(times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments
     """The reason each beat is unclassified, or None. Marks segments that fail through their beats."""
     reasons: list[str | None] = [None] * len(times_s)
     for k in range(len(times_s)):
-        if not rmse[k] <= thr.max_recon_rmse:  # NaN fails too
+        if thr.max_recon_rmse is not None and not rmse[k] <= thr.max_recon_rmse:  # NaN fails too
             reasons[k] = "reconstruction error out of distribution"
-        elif not corr[k] >= thr.min_template_corr:
+        elif thr.min_template_corr is not None and not corr[k] >= thr.min_template_corr:
             reasons[k] = "low signal quality (template match)"
     starts = np.array([seg["start_s"] for seg in segments])
     idx = np.clip(np.searchsorted(starts, np.asarray(times_s), side="right") - 1, 0, len(segments) - 1) if len(segments) else []

@@ -62,12 +62,13 @@ def read_record(path: str | os.PathLike, annotations: bool = True, extension: st
         if Path(path).is_dir():
             raise RecordError(f"{path} is a folder, not a record: name one record (e.g. {Path(path) / '100.dat'})")
         raise RecordError(f"no WFDB header {header}: a record needs its .hea file beside the signal file")
-    warnings: list[str] = _check_header_fields(base.name, header)
+    lines, at = _header_lines(base.name, header)
+    warnings: list[str] = _check_header_fields(base.name, lines, at)
     try:
         try:
             rec = wfdb.rdrecord(str(base))
         except ValueError as e:  # a base time or date wfdb cannot parse: read the signals without them
-            retry = _read_without_datetime(base, header, wfdb)
+            retry = _read_without_datetime(base, header.name, lines, at, wfdb)
             if retry is None:
                 raise
             rec, dropped = retry
@@ -116,16 +117,22 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _check_header_fields(name: str, header: Path) -> list[str]:
-    """Fields wfdb would silently replace by defaults (a sampling rate or gain that is not a number becomes
-    250 Hz or 200/mV), refused here; a header without a sampling rate gets WFDB's 250 Hz and a warning."""
+def _header_lines(name: str, header: Path) -> tuple[list[str], int]:
+    """The header's lines and the index of its record line (the first that is not a comment)."""
     try:
-        lines = [ln for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        lines = header.read_text(errors="replace").splitlines()
     except OSError as e:
         raise RecordError(f"record {name}: header {header.name} is unreadable ({e.strerror})") from None
-    if not lines:
+    at = next((k for k, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
+    if at is None:
         raise RecordError(f"record {name}: header {header.name} is empty")
-    fields = lines[0].split()
+    return lines, at
+
+
+def _check_header_fields(name: str, lines: list[str], at: int) -> list[str]:
+    """Fields wfdb would silently replace by defaults (a sampling rate or gain that is not a number becomes
+    250 Hz or 200/mV), refused here; a header without a sampling rate gets WFDB's 250 Hz and a warning."""
+    fields = lines[at].split()
     warnings = []
     if len(fields) < 3:
         warnings.append("the header gives no sampling rate; WFDB's default of 250 Hz is assumed")
@@ -135,29 +142,27 @@ def _check_header_fields(name: str, header: Path) -> list[str]:
             raise RecordError(f"record {name}: sampling rate {fields[2]!r} in its header is not a positive number")
     if len(fields) >= 4 and (_number(fields[3]) is None or _number(fields[3]) < 0):
         raise RecordError(f"record {name}: sample count {fields[3]!r} in its header is not a whole number >= 0")
-    for ln in lines[1:]:
-        parts = ln.split()
-        if len(parts) >= 3 and "/" not in fields[0]:  # signal lines (a multi-segment header lists segments)
-            gain = parts[2].split("/")[0].split("(")[0]
-            if gain and _number(gain) is None:
-                raise RecordError(f"record {name}: gain {parts[2]!r} of signal {parts[-1]} is not a number")
+    if "/" in fields[0]:  # a multi-segment header lists segments, not signals
+        return warnings
+    for parts in (ln.split() for ln in lines[at + 1 :] if ln.strip() and not ln.lstrip().startswith("#")):
+        gain = parts[2].split("/")[0].split("(")[0] if len(parts) >= 3 else ""
+        if gain and _number(gain) is None:
+            raise RecordError(f"record {name}: gain {parts[2]!r} of signal {parts[-1]} is not a number")
     return warnings
 
 
-def _read_without_datetime(base: Path, header: Path, wfdb):
+def _read_without_datetime(base: Path, header_name: str, lines: list[str], at: int, wfdb):
     """Retry a record whose header line carries a base time/date wfdb refuses: the header is copied without
     those fields into a temporary folder beside links to the signal files. None if there were no such fields."""
     import tempfile
 
-    lines = header.read_text(errors="replace").splitlines()
-    i = next((k for k, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
-    if i is None or len(lines[i].split()) <= 4:
+    fields = lines[at].split()
+    if len(fields) <= 4:
         return None
-    fields = lines[i].split()
-    lines[i] = " ".join(fields[:4])
+    lines = [*lines[:at], " ".join(fields[:4]), *lines[at + 1 :]]
     with tempfile.TemporaryDirectory(prefix="ecgmtl-hea-") as d:
-        (Path(d) / header.name).write_text("\n".join(lines) + "\n")
-        for ln in lines[i + 1 :]:
+        (Path(d) / header_name).write_text("\n".join(lines) + "\n")
+        for ln in lines[at + 1 :]:
             parts = ln.split()
             if parts and not ln.lstrip().startswith("#"):
                 src = base.parent / parts[0]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import ConfigError
+from .errors import ConfigError, RecordError
 
 AXES_DEFAULT = {"weighting": lambda v: [f"weighting.name={v}"]}
 METRICS = (  # (key, column title, scale, decimals)
@@ -147,7 +147,10 @@ def run_study(study: Study, out: Path, workers: int = 2, threads: int = 1, progr
     from tqdm import tqdm
 
     out = out.resolve()  # the runs are subprocesses: one absolute folder for them and for us
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RecordError(f"cannot create the study folder {out} ({e.strerror})") from None
     jobs = [(row, seed) for row in study.rows for seed in study.seeds]
     for row, seed in jobs:  # runs made from another spec are refused, not silently reused
         _check_spec(study, row, out / "runs" / row.name / f"seed{seed}")
@@ -306,27 +309,34 @@ def measure_run(run: Path, report_constraints: list[dict], threads: int = 1) -> 
     }
 
 
+def _metric_keys(study: Study) -> list[str]:
+    return [k for k, *_ in METRICS] + [f"report_constraint_{i}" for i in range(len(study.report_constraints))]
+
+
+def _value(result: dict, key: str) -> float:
+    if key.startswith("report_constraint_"):
+        return result["report_constraints"][int(key.rsplit("_", 1)[1])]
+    return result[key]
+
+
+def _mean_sd(values: list[float]) -> dict:
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
 def summarise(study: Study, results: list[dict]) -> list[dict]:
-    """Mean and standard deviation (over seeds, ddof=1) of each metric for each row."""
+    """Mean and standard deviation (over seeds, ddof=1) of each metric for each row, and each row's macro F1
+    minus the baseline row's, seed by seed."""
     rows = []
+    base = {r["seed"]: r for r in results if r["row"] == study.baseline}
     for row in study.rows:
         rs = [r for r in results if r["row"] == row.name]
         if not rs:
             continue
-        stats = {}
-        keys = [k for k, *_ in METRICS] + [f"report_constraint_{i}" for i in range(len(study.report_constraints))]
-        for k in keys:
-            if k.startswith("report_constraint_"):
-                v = np.array([r["report_constraints"][int(k.rsplit("_", 1)[1])] for r in rs], dtype=float)
-            else:
-                v = np.array([r[k] for r in rs], dtype=float)
-            stats[k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-        base = {r["seed"]: r for r in results if r["row"] == study.baseline}
+        stats = {k: _mean_sd([_value(r, k) for r in rs]) for k in _metric_keys(study)}
         paired = [r["macro_f1"] - base[r["seed"]]["macro_f1"] for r in rs if r["seed"] in base]
-        if study.baseline and row.name != study.baseline and paired:
-            v = np.array(paired)
-            stats["delta_macro_f1"] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                                       "better_seeds": int((v > 0).sum()), "seeds": int(len(v))}  # fmt: skip
+        if row.name != study.baseline and paired:
+            stats["delta_macro_f1"] = {**_mean_sd(paired), "better_seeds": sum(d > 0 for d in paired), "seeds": len(paired)}
         rows.append({"row": row.name, "axes": dict(row.values), "seeds": [r["seed"] for r in rs],
                      "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])), "metrics": stats})  # fmt: skip
     return rows
@@ -380,7 +390,7 @@ def format_csv(study: Study, summary: list[dict]) -> str:
     import io
 
     axes = list(dict.fromkeys(a for r in summary for a in r["axes"]))
-    keys = [k for k, *_ in METRICS] + [f"report_constraint_{i}" for i in range(len(study.report_constraints))]
+    keys = _metric_keys(study)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(axes + [f"{k}_{s}" for k in keys for s in ("mean", "std")] + ["seeds"])
@@ -388,32 +398,3 @@ def format_csv(study: Study, summary: list[dict]) -> str:
         w.writerow([r["axes"].get(a, "") for a in axes]
                    + [r["metrics"][k][s] for k in keys for s in ("mean", "std")] + [len(r["seeds"])])  # fmt: skip
     return buf.getvalue()
-
-
-def readme_block(readme: Path, marker: str) -> str:
-    """The README's text and a check that it has the `<!-- marker -->` ... `<!-- /marker -->` block."""
-    import re
-
-    if not readme.is_file():
-        raise ConfigError(f"README {readme} does not exist")
-    text = readme.read_text()
-    if not re.search(_block(marker), text, flags=re.S):
-        raise ConfigError(f"{readme} has no '<!-- {marker} -->' ... '<!-- /{marker} -->' block to fill")
-    return text
-
-
-def _block(marker: str) -> str:
-    import re
-
-    return rf"<!-- {re.escape(marker)} -->.*?<!-- /{re.escape(marker)} -->"
-
-
-def update_readme(readme: Path, marker: str, body: str) -> None:
-    """Replace the text between `<!-- marker -->` and `<!-- /marker -->` in readme (atomically)."""
-    import re
-
-    text = readme_block(readme, marker)
-    new = re.sub(_block(marker), lambda m: f"<!-- {marker} -->\n{body}\n<!-- /{marker} -->", text, flags=re.S)
-    with atomic_path(readme) as tmp:
-        tmp.write_text(new)
-

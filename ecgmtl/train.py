@@ -108,7 +108,9 @@ class Trainer:
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
         self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev)
-        self.projection = HardProjection(self.meta["constraints"], len(CLASSES))  # as in the exported graph
+        # As in the exported graph; soft constraints only on the outputs they name, computed only if any.
+        self.projection = HardProjection(self.meta["constraints"], len(CLASSES)).to(self.device)
+        self.soft_outputs = {c["output"] for c in self.meta["constraints"] if c["kind"] == "soft"}
         self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev)
         # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
         self.ema = (
@@ -213,7 +215,7 @@ class Trainer:
         mean_losses = {t: sums[t] / counts[t] for t in tasks if counts[t]}  # alternation may skip a task
         self.weighting.epoch_end(mean_losses)
         row = {"scales": tasks, "train_loss": mean_losses, "weights": self.weighting.weights(), "skipped_steps": skipped}
-        if self.cfg.model.sharing == "soft" or any(c.kind == "soft" for c in self.cfg.constraints):
+        if self.cfg.model.sharing == "soft" or self.soft_outputs:
             row["penalty"] = penalty_sum / max(steps, 1)  # mean over optimizer steps
         if self.cfg.model.sharing != "hard":
             row["encoder_distance"] = self.model.encoder_distance()
@@ -251,9 +253,9 @@ class Trainer:
     def _penalty(self, out: dict[str, torch.Tensor], scales: dict[str, float]) -> torch.Tensor | None:
         """Soft sharing's L2 pull between the task encoders, plus soft constraints on the trained outputs."""
         outputs = {}
-        if "classification" in scales:
+        if "classification" in scales and "probabilities" in self.soft_outputs:
             outputs["probabilities"] = torch.softmax(out["logits"], dim=-1)
-        if "reconstruction" in scales:
+        if "reconstruction" in scales and "reconstruction" in self.soft_outputs:
             outputs["reconstruction"] = out["reconstruction"]
         terms = [t for t in (self.model.sharing_penalty(), soft_penalty(self.meta["constraints"], outputs)) if t is not None]
         return sum(terms) if terms else None
@@ -280,7 +282,7 @@ class Trainer:
         probs, recon = [], []
         for s in range(0, len(self.val_x), 4096):
             out = model(self.val_x[s : s + 4096].to(self.device), self.val_rr[s : s + 4096].to(self.device))
-            p, r = self.projection.to(self.device)(torch.softmax(out["logits"], dim=-1), out["reconstruction"])
+            p, r = self.projection(torch.softmax(out["logits"], dim=-1), out["reconstruction"])
             probs.append(p.cpu())
             recon.append(r.cpu())
         p, r = torch.cat(probs).numpy(), torch.cat(recon).numpy()
@@ -357,14 +359,10 @@ class Trainer:
 def run_record(cfg: Config, meta: dict) -> dict:
     """What makes a run repeatable: seed, code and library versions, the data's hash."""
     import platform
-    from importlib.metadata import PackageNotFoundError, version
 
-    libs = {}
-    for pkg in ("torch", "numpy", "scipy", "wfdb", "neurokit2", "onnx", "onnxruntime-gpu", "onnxruntime"):
-        try:
-            libs[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
+    from .doctor import versions
+
+    libs = {k: v for k, v in versions().items() if v is not None and k != "ecgmtl"}
     return {
         "seed": cfg.train.seed,
         "code_version": __version__,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import shutil
 import tempfile
 import time
@@ -172,15 +171,10 @@ ODC-By 1.0, from PhysioNet (Goldberger AL et al. PhysioBank, PhysioToolkit, and 
 
 
 def update_readme(rep: dict, p200: dict, seeds: list) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    block = (
-        f"<!-- results:mitdb -->\n{table(rep)}\n\n{summary(rep, p200)}\n\n"
-        f"The same recipe with other seeds (checkpoint chosen on the validation records each time):\n\n"
-        f"{seed_table(seeds)}\n\n{CAVEAT}\n<!-- /results:mitdb -->"
-    )
-    new = re.sub(r"<!-- results:mitdb -->.*?<!-- /results:mitdb -->", lambda m: block, text, flags=re.S)
-    readme.write_text(new)
+    from ecgmtl.readme import update_readme as fill
+
+    fill(ROOT / "README.md", "results:mitdb", f"{table(rep)}\n\n{summary(rep, p200)}\n\nThe same recipe with other seeds "
+         f"(checkpoint chosen on the validation records each time):\n\n{seed_table(seeds)}\n\n{CAVEAT}")
 
 
 def main() -> None:
