@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # ecgmtl from this checkout, installed or not
 RECORD = ROOT.parent / "shared" / "physionet" / "mitdb" / "100"
 MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
 
@@ -34,8 +35,8 @@ MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
 def _child(part: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--part", part, "--record", str(args.record), "--model", str(args.model)]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        raise SystemExit(f"bench part {part} failed: {out.stderr.strip().splitlines()[-1:]}")
+    if out.returncode != 0:  # recorded, and the other parts still run; main() exits non-zero at the end
+        return {"error": "\n".join(out.stderr.strip().splitlines()[-3:])}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -73,28 +74,32 @@ def part_onnx(args) -> dict:
     x = rng.normal(0, 0.3, (16384, c, w)).astype(np.float32)
     rr = np.tile(np.asarray(m.meta["rr_mean"], np.float32), (len(x), 1))
     m.run(x[:4096], rr[:4096])
-    best = min(_timed(lambda: m.run(x, rr, batch=4096)) for _ in range(3))
+    best = min(_timed(lambda: m.run(x, rr, batch=4096)) for _ in range(5))
     one = _per_call(lambda i: m.session.run(None, {"x": x[i : i + 1], "rr": rr[i : i + 1]}), 300)
     b256 = _per_call(lambda i: m.session.run(None, {"x": x[:256], "rr": rr[:256]}), 30)
     return {"beats_per_s_batch4096": len(x) / best, "batch1_ms": 1000 * one, "batch256_ms": 1000 * b256,
             "threads": os.cpu_count(), "peak_mb": _peak_mb()}  # fmt: skip
 
 
-def part_torch(args) -> dict:
-    import numpy as np
+def _random_deployable(n: int):
+    """The shipped model's graph (same architecture and wrapper) with random weights, and n random inputs."""
     import onnx
     import torch
 
     from ecgmtl.export import Deployable
-
-    meta = json.loads(onnx.load(str(args.model)).metadata_props[0].value)
     from ecgmtl.models import ModelConfig, build_model
 
+    meta = json.loads(onnx.load(str(MODEL)).metadata_props[0].value)
     model = build_model(ModelConfig(**meta["model"]), meta["inputs"]["x"][1], len(meta["rr_features"]), len(meta["classes"]))
-    wrapper = Deployable(model.eval(), {**meta, "recon_bounds": [-10, 10]}).eval()  # same graph, random weights
+    wrapper = Deployable(model.eval(), {**meta, "recon_bounds": [-10, 10]}).eval()
     _, c, w = meta["inputs"]["x"]
-    x = torch.randn(256, c, w) * 0.3
-    rr = torch.tensor(meta["rr_mean"]).repeat(256, 1)
+    return wrapper, torch.randn(n, c, w) * 0.3, torch.tensor(meta["rr_mean"]).repeat(n, 1)
+
+
+def part_torch(args) -> dict:
+    import torch
+
+    wrapper, x, rr = _random_deployable(256)
     with torch.inference_mode():
         wrapper(x, rr)
         one = _per_call(lambda i: wrapper(x[i % 256 : i % 256 + 1], rr[:1]), 300)
@@ -102,26 +107,145 @@ def part_torch(args) -> dict:
     return {"batch1_ms": 1000 * one, "batch256_ms": 1000 * b256, "threads": torch.get_num_threads(), "peak_mb": _peak_mb()}
 
 
+def _trainer(device: str, *overrides: str):
+    """The default model's trainer (configs/mitdb.yaml) on real MIT-BIH training beats; nothing is written."""
+    from ecgmtl.config import load_config
+    from ecgmtl.train import Trainer
+
+    cfg = load_config(ROOT / "configs" / "mitdb.yaml", [f"train.device={device}", "train.threads=0", *overrides])
+    return Trainer(cfg, ROOT / "runs" / "bench-unused", progress=False)
+
+
+def _train_rate(tr, steps: int, with_data: bool, warmup: int = 5) -> float:
+    """Windows per second through the trainer's own joint-training step (forward, losses, backward, optimizer,
+    finiteness checks), with each batch drawn and shifted from the training arrays (`with_data`) or one batch
+    drawn once and reused (the step alone)."""
+    import torch
+
+    idx = tr._epoch_indices()
+    bs = tr.cfg.train.batch_size
+    fixed = tr._batch(idx[:bs])
+    scales = {"classification": 1.0, "reconstruction": 0.5}
+
+    def one(i: int) -> None:
+        s = (i * bs) % (len(idx) - bs)
+        tr._step(1, *(tr._batch(idx[s : s + bs]) if with_data else fixed), scales)
+
+    sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
+    for i in range(warmup):
+        one(i)
+    sync()
+    t0 = time.perf_counter()
+    for i in range(steps):
+        one(i)
+    sync()
+    return bs * steps / (time.perf_counter() - t0)
+
+
 def part_train(args) -> dict:
     import torch
-    import torch.nn.functional as F
 
-    from ecgmtl.models import ModelConfig, build_model
+    tr = _trainer("cpu")
+    return {"windows_per_s": _train_rate(tr, 20, True), "step_only_windows_per_s": _train_rate(tr, 20, False),
+            "batch": tr.cfg.train.batch_size, "threads": torch.get_num_threads(), "peak_mb": _peak_mb()}  # fmt: skip
 
-    model = build_model(ModelConfig(), 1, 7, 5)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x, rr, y = torch.randn(256, 1, 128), torch.randn(256, 7), torch.randint(0, 5, (256,))
 
-    def step(i: int) -> None:
-        out = model(x, rr)
-        loss = F.cross_entropy(out["logits"], y) + F.mse_loss(out["reconstruction"], x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+def part_gpu_train(args) -> dict:
+    """Training on the GPU: fp32 and bf16 autocast, torch.compile, a larger batch; with and without drawing
+    the batches, so that the data pipeline's share shows."""
+    import torch
 
-    step(0)
-    per = _per_call(step, 20)
-    return {"windows_per_s": 256 / per, "threads": torch.get_num_threads(), "peak_mb": _peak_mb()}
+    rows = {}
+    for label, overrides in [("fp32", ["train.precision=fp32"]), ("bf16", ["train.precision=bf16"]),
+                             ("bf16_compiled", ["train.precision=bf16", "train.compile=true"]),
+                             ("bf16_batch2048", ["train.precision=bf16", "train.batch_size=2048"])]:  # fmt: skip
+        tr = _trainer("cuda", *overrides)
+        torch.cuda.reset_peak_memory_stats()
+        rows[label] = {"windows_per_s": _train_rate(tr, 200, True, warmup=20),
+                       "step_only_windows_per_s": _train_rate(tr, 200, False, warmup=5),
+                       "batch": tr.cfg.train.batch_size, "data_on_device": tr.data_device == tr.device,
+                       "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}  # fmt: skip
+        del tr
+    return {"runs": rows, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
+
+
+def _real_beats(record: Path, meta: dict):
+    from ecgmtl.predict import preprocess_config
+    from ecgmtl.preprocess import extract_beats
+    from ecgmtl.record import read_record, select_lead
+
+    pcfg = preprocess_config(meta)
+    rec = read_record(record, annotations=False)
+    return extract_beats(select_lead(rec, pcfg.lead), rec.fs, pcfg)
+
+
+def part_gpu_onnx(args) -> dict:
+    """onnxruntime's CUDA provider: throughput of the FP32 and FP16 files (host arrays in and out, as
+    `ecgmtl predict` calls it), and their agreement with FP32 on the CPU on a real record's beats."""
+    import tempfile
+
+    import numpy as np
+
+    from ecgmtl.export import export_fp16
+    from ecgmtl.runtime import OnnxModel
+
+    fp16 = Path(tempfile.mkdtemp()) / "model.fp16.onnx"
+    check = export_fp16(args.model, fp16)
+    cpu = OnnxModel(args.model, device="cpu")
+    beats = _real_beats(args.record, cpu.meta)
+    p_cpu, r_cpu = cpu.run(beats.windows, beats.rr)
+    out = {"fp16_export_check": check["max_abs_diff_vs_fp32"], "beats": len(beats.windows)}
+    for label, path in (("fp32", args.model), ("fp16", fp16)):
+        m = OnnxModel(path, device="cuda")
+        p, r = m.run(beats.windows, beats.rr)
+        x = np.tile(beats.windows, (65536 // len(beats.windows) + 1, 1, 1))[:65536]
+        rr = np.tile(beats.rr, (65536 // len(beats.rr) + 1, 1))[:65536]
+        m.run(x[:8192], rr[:8192], batch=8192)
+        best = min(_timed(lambda: m.run(x, rr, batch=8192)) for _ in range(3))
+        one = _per_call(lambda i: m.session.run(None, {"x": x[i : i + 1], "rr": rr[i : i + 1]}), 300)
+        b256 = _per_call(lambda i: m.session.run(None, {"x": x[:256], "rr": rr[:256]}), 100)
+        out[label] = {"provider": m.provider, "beats_per_s_batch8192": len(x) / best, "batch1_ms": 1000 * one,
+                      "batch256_ms": 1000 * b256,
+                      "max_abs_diff_vs_cpu_fp32": {"probabilities": float(np.abs(p - p_cpu).max()),
+                                                   "reconstruction": float(np.abs(r - r_cpu).max())},
+                      "same_class_share": float((p.argmax(1) == p_cpu.argmax(1)).mean())}  # fmt: skip
+    return out
+
+
+def part_gpu_torch(args) -> dict:
+    import torch
+
+    wrapper, x, rr = _random_deployable(8192)
+    wrapper, x, rr = wrapper.cuda(), x.cuda(), rr.cuda()
+    res = {}
+    with torch.inference_mode():
+        for n in (1, 256, 8192):
+            wrapper(x[:n], rr[:n])
+            torch.cuda.synchronize()
+            calls = 300 if n == 1 else 50
+            per = _per_call(lambda i: wrapper(x[:n], rr[:n]), calls)
+            torch.cuda.synchronize()
+            res[f"batch{n}_ms"] = 1000 * per
+    return res
+
+
+def part_gpu_predict(args) -> dict:
+    """`ecgmtl predict --device cuda` against `--device cpu`, whole process, and their agreement."""
+    res = {}
+    for dev in ("cpu", "cuda"):
+        walls = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "cli.main", "predict", str(args.record), "--model",
+                                  str(args.model), "--json", "--device", dev], capture_output=True, cwd=ROOT)  # fmt: skip
+            walls.append(time.perf_counter() - t0)
+            assert out.returncode == 0, out.stderr[-500:]
+        res[dev] = {"wall_s_min": min(walls), "json": json.loads(out.stdout)}
+    a, b = res["cpu"].pop("json"), res["cuda"].pop("json")
+    diff = max(abs(pa - pb) for x, y in zip(a["beats"], b["beats"]) for pa, pb in
+               zip(x["probabilities"].values(), y["probabilities"].values()))  # fmt: skip
+    return {**res, "provider": b["provider"], "beats": a["n_beats"], "same_beats": a["n_beats"] == b["n_beats"],
+            "max_abs_prob_diff": diff, "same_labels": [x["class"] for x in a["beats"]] == [y["class"] for y in b["beats"]]}  # fmt: skip
 
 
 def part_cli(args) -> dict:
@@ -148,7 +272,11 @@ def _per_call(fn, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-PARTS = {"stages": part_stages, "onnx": part_onnx, "torch": part_torch, "train": part_train, "cli": part_cli}
+PARTS = {"stages": part_stages, "onnx": part_onnx, "torch": part_torch, "train": part_train, "cli": part_cli,
+         "gpu_train": part_gpu_train, "gpu_onnx": part_gpu_onnx, "gpu_torch": part_gpu_torch,
+         "gpu_predict": part_gpu_predict}  # fmt: skip
+CPU_PARTS = ("stages", "onnx", "torch", "train", "cli")
+GPU_PARTS = ("gpu_train", "gpu_onnx", "gpu_torch", "gpu_predict")
 
 
 def machine() -> str:
@@ -173,10 +301,34 @@ def table(r: dict) -> str:
         f"| ONNX model alone, batch 4096 | {o['beats_per_s_batch4096']:,.0f} beats/s |",
         f"| ONNX Runtime vs torch eager, batch 1 | {o['batch1_ms']:.3f} vs {t['batch1_ms']:.3f} ms ({t['batch1_ms'] / o['batch1_ms']:.1f}x) |",
         f"| ONNX Runtime vs torch eager, batch 256 | {o['batch256_ms']:.2f} vs {t['batch256_ms']:.2f} ms ({t['batch256_ms'] / o['batch256_ms']:.1f}x) |",
-        f"| training, batch 256 | {tr['windows_per_s']:,.0f} windows/s |",
+        f"| training, batch {tr['batch']}, batches drawn / step alone | {tr['windows_per_s']:,.0f} / {tr['step_only_windows_per_s']:,.0f} windows/s |",
         f"| peak memory: predict / ONNX / torch / training | {s['peak_mb']:.0f} / {o['peak_mb']:.0f} / {t['peak_mb']:.0f} / {tr['peak_mb']:.0f} MB |",
     ]  # fmt: skip
     return "\n".join(rows) + f"\n\nMachine: {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
+
+
+def table_gpu(r: dict) -> str:
+    """The GPU half: training (against this machine's CPU figure in the same run), inference, agreement."""
+    t, o, tc, p = r["gpu_train"], r["gpu_onnx"], r["gpu_torch"], r["gpu_predict"]
+    cpu = r["train"]["windows_per_s"]
+    rows = ["| what | figure |", "|---|---:|"]
+    for label, v in t["runs"].items():
+        rows.append(f"| training, {label.replace('_', ', ')} (batch {v['batch']}) | {v['windows_per_s']:,.0f} windows/s "
+                    f"({v['windows_per_s'] / cpu:.0f}x this machine's CPU); step alone {v['step_only_windows_per_s']:,.0f} |")
+    rows += [
+        f"| training on this machine's CPU ({r['train']['threads']} threads, batch {r['train']['batch']}) | {cpu:,.0f} windows/s |",
+        f"| ONNX Runtime CUDA, FP32 / FP16, batch 8192 | {o['fp32']['beats_per_s_batch8192']:,.0f} / {o['fp16']['beats_per_s_batch8192']:,.0f} beats/s |",
+        f"| ONNX Runtime CUDA FP32 vs torch eager CUDA, batch 1 | {o['fp32']['batch1_ms']:.3f} vs {tc['batch1_ms']:.3f} ms |",
+        f"| ONNX Runtime CUDA FP32 vs torch eager CUDA, batch 256 | {o['fp32']['batch256_ms']:.3f} vs {tc['batch256_ms']:.3f} ms |",
+        f"| CUDA FP32 vs CPU FP32, {o['beats']} beats of the record: max abs diff probabilities / reconstruction | "
+        f"{o['fp32']['max_abs_diff_vs_cpu_fp32']['probabilities']:.1e} / {o['fp32']['max_abs_diff_vs_cpu_fp32']['reconstruction']:.1e} |",
+        f"| CUDA FP16 vs CPU FP32: max abs diff probabilities / reconstruction; same class | "
+        f"{o['fp16']['max_abs_diff_vs_cpu_fp32']['probabilities']:.1e} / {o['fp16']['max_abs_diff_vs_cpu_fp32']['reconstruction']:.1e}; "
+        f"{100 * o['fp16']['same_class_share']:.2f}% |",
+        f"| `ecgmtl predict --device cuda` vs `--device cpu`, whole process | {p['cuda']['wall_s_min']:.2f} vs {p['cpu']['wall_s_min']:.2f} s |",
+        f"| their JSON: provider; max abs diff of probabilities; same labels | {p['provider']}; {p['max_abs_prob_diff']:.1e}; {p['same_labels']} |",
+    ]  # fmt: skip
+    return "\n".join(rows) + f"\n\nGPU: {t['gpu']} (torch {t['torch']}); host {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
 
 
 def main() -> None:
@@ -184,22 +336,37 @@ def main() -> None:
     ap.add_argument("--part", choices=sorted(PARTS))
     ap.add_argument("--record", type=Path, default=RECORD)
     ap.add_argument("--model", type=Path, default=MODEL)
+    ap.add_argument("--gpu", choices=("auto", "on", "off"), default="auto", help="the GPU half (auto: when a GPU is seen)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--from-json", type=Path, help="print the tables of a saved run instead of measuring")
     ap.add_argument("--readme", type=Path)
     args = ap.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
         return
-    res = {name: _child(name, args) for name in ("stages", "onnx", "torch", "train", "cli")}
-    res.update(machine=machine(), date=time.strftime("%Y-%m-%d"))
-    if args.json:
-        print(json.dumps(res, indent=1))
+    if args.from_json:
+        res = json.loads(args.from_json.read_text())
     else:
-        print(table(res))
+        from ecgmtl.runtime import cuda_device_count
+
+        gpu = args.gpu == "on" or (args.gpu == "auto" and cuda_device_count() > 0)
+        res = {name: _child(name, args) for name in CPU_PARTS + (GPU_PARTS if gpu else ())}
+        res.update(machine=machine(), date=time.strftime("%Y-%m-%d"))
+    if args.out:
+        args.out.write_text(json.dumps(res, indent=1))
+    failed = {k: v["error"] for k, v in res.items() if isinstance(v, dict) and "error" in v}
+    if failed:
+        raise SystemExit("bench parts failed:\n" + "\n".join(f"{k}: {v}" for k, v in failed.items()))
+    blocks = {"bench:cpu": table(res)}
+    if "gpu_train" in res:
+        blocks["bench:gpu"] = table_gpu(res)
+    print(json.dumps(res, indent=1) if args.json else "\n".join(blocks.values()))
     if args.readme:
         from ecgmtl.readme import update_readme
 
-        update_readme(args.readme, "bench:cpu", table(res))
+        for marker, text in blocks.items():
+            update_readme(args.readme, marker, text)
 
 
 if __name__ == "__main__":

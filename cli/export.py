@@ -14,18 +14,28 @@ def export(
     name: Annotated[Optional[str], typer.Option(help="Model name stored in the file (default: file stem).")] = None,
     calibrate: Annotated[bool, typer.Option(help="Fit a softmax temperature and the quality thresholds on the run's validation records.")] = True,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ (for --calibrate).")] = None,
+    fp16: Annotated[bool, typer.Option(help="Also write an FP16 variant (OUT with .fp16.onnx) for GPUs, checked against FP32.")] = False,
 ) -> None:
     """Export a checkpoint to ONNX, constraints in the graph, checked against torch."""
 
     def run_export() -> dict:
         from ecgmtl.export import export_onnx
 
-        return export_onnx(run, out, name, calibrate=calibrate, data_dir=str(data_dir) if data_dir else None)
+        res = export_onnx(run, out, name, calibrate=calibrate, data_dir=str(data_dir) if data_dir else None)
+        if fp16:
+            from ecgmtl.export import export_fp16
+
+            res["fp16"] = export_fp16(out)
+        return res
 
     res = guarded(run_export)
     d = res["max_abs_diff"]
     say(f"wrote {res['path']} (ONNX Runtime vs torch: max |diff| probabilities {d['probabilities']:.1e}, "
         f"reconstruction {d['reconstruction']:.1e}; tolerance {res['tolerance']:g})")  # fmt: skip
+    if "fp16" in res:
+        h = res["fp16"]
+        say(f"wrote {h['path']} (FP16 vs FP32: max |diff| probabilities {h['max_abs_diff_vs_fp32']['probabilities']:.1e}, "
+            f"reconstruction {h['max_abs_diff_vs_fp32']['reconstruction']:.1e}; tolerance {h['tolerance']:g})")
     c = res["calibration"]
     if c and c.get("fitted"):
         say(f"calibration: temperature {c['temperature']:.3f} on {c['beats']} validation beats; "

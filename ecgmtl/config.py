@@ -39,6 +39,8 @@ class TrainConfig:
     n_fraction: float = 1.0  # fraction of N beats drawn anew each epoch (undersampling the majority)
     ema_decay: float = 0.0  # >0: validation and checkpoints use this moving average of the weights
     device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32, bf16 (losses stay fp32)
+    compile: bool = False  # torch.compile the model's forward (worth it on a GPU for long runs)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     max_nonfinite: int = 20  # steps in a row with a non-finite loss or gradient before the run stops
     min_free_mb: int = 200  # free disk space the run folder needs before training starts
@@ -75,9 +77,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        base = OmegaConf.structured(Config)
-        OmegaConf.set_readonly(base, False)
-        layers = [base]
+        layers = [_schema()]
         if path is not None:
             if not os.path.isfile(path):
                 raise ConfigError(f"config file {path} does not exist")
@@ -100,12 +100,27 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    base = OmegaConf.structured(Config)
-    OmegaConf.set_readonly(base, False)
     try:
-        return OmegaConf.to_object(OmegaConf.merge(base, d))
+        return OmegaConf.to_object(OmegaConf.merge(_schema(), d))
     except OmegaConfBaseException as e:
         raise ConfigError(f"saved configuration does not fit this ecgmtl version: {_one_line(e)}") from None
+
+
+def _schema():
+    """The typed defaults, writable so that files and overrides merge into them. OmegaConf marks every node of
+    a frozen dataclass read-only, and before 2.4 a flag on the root does not reach the nodes below it."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    base = OmegaConf.structured(Config)
+    stack = [base]
+    while stack:
+        node = stack.pop()
+        OmegaConf.set_readonly(node, False)
+        for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
+            child = node._get_node(key)
+            if isinstance(child, (DictConfig, ListConfig)):
+                stack.append(child)
+    return base
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:

@@ -35,17 +35,28 @@ class Deployable(nn.Module):
     reconstruction (batch, channels, window) projected into the amplitude range seen in training.
     """
 
-    def __init__(self, model: nn.Module, meta: dict) -> None:
+    def __init__(self, model: nn.Module, meta: dict, conv2d: bool = False) -> None:
+        """conv2d: compute with the model's 2-D twin (see ecgmtl.models.conv2d), the form that is exported
+        where the model allows it; the function is the same."""
+        from .models.conv2d import as_conv2d, convertible
+
         super().__init__()
-        self.model = model
+        self.conv2d = conv2d and convertible(model)
+        self.model = as_conv2d(model) if self.conv2d else model
         self.register_buffer("rr_mean", torch.tensor(meta["rr_mean"], dtype=torch.float32))
         self.register_buffer("rr_std", torch.tensor(meta["rr_std"], dtype=torch.float32))
         self.project = HardProjection(declared_constraints(meta), len(meta["classes"]))
         self.temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(x, (rr - self.rr_mean) / self.rr_std)
-        return self.project(torch.softmax(out["logits"] / self.temperature, dim=-1), out["reconstruction"])
+        rr = (rr - self.rr_mean) / self.rr_std
+        if self.conv2d:
+            out = self.model(x.unsqueeze(2), rr)
+            recon = out["reconstruction"].squeeze(2)
+        else:
+            out = self.model(x, rr)
+            recon = out["reconstruction"]
+        return self.project(torch.softmax(out["logits"] / self.temperature, dim=-1), recon)
 
 
 def declared_constraints(meta: dict) -> list[dict]:
@@ -161,13 +172,15 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
             with warnings.catch_warnings():  # torch's exporter warns about its own internals
                 warnings.simplefilter("ignore", category=FutureWarning)
                 warnings.simplefilter("ignore", category=UserWarning)
+                graph = Deployable(model, meta, conv2d=True).eval()
                 torch.onnx.export(
-                    wrapper, (x, rr), str(tmp), input_names=["x", "rr"],
+                    graph, (x, rr), str(tmp), input_names=["x", "rr"],
                     output_names=["probabilities", "reconstruction"], dynamic_shapes=({0: batch}, {0: batch}),
                     dynamo=True, external_data=False, verbose=False,
                 )  # fmt: skip
             proto = onnx.load(tmp)
             info = model_metadata(ck, name or Path(out).stem)
+            info["graph"] = "2-D convolutions (1 x k)" if graph.conv2d else "1-D convolutions"
             del proto.metadata_props[:]
             for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
                 entry = proto.metadata_props.add()
@@ -193,3 +206,82 @@ def verify(path: str, wrapper: nn.Module, x: torch.Tensor, rr: torch.Tensor, tol
         raise ModelError(f"exported model disagrees with torch by {max(diff.values()):.2e} (> {tol:g}); not written")
     return {"max_abs_diff": diff, "tolerance": tol}
 
+
+
+# Kept in fp32 in the FP16 variant: reductions and normalisations, and every node from the softmax on (the
+# probabilities, the temperature and the hard constraints).
+FP32_OPS = ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceL2", "Softmax", "LayerNormalization",
+            "BatchNormalization", "InstanceNormalization", "GroupNormalization")  # fmt: skip
+FP16_TOLERANCE = 1e-2  # max |diff| against the FP32 file, probabilities and reconstruction (normalised mV)
+
+
+def fp16_path(path: str | os.PathLike) -> Path:
+    """Where the FP16 variant of `path` goes: model.onnx -> model.fp16.onnx."""
+    p = Path(path)
+    return p.with_name(p.stem + ".fp16" + p.suffix)
+
+
+def export_fp16(src: str | os.PathLike, out: str | os.PathLike | None = None, tol: float = FP16_TOLERANCE) -> dict:
+    """Write an FP16 variant of the exported model `src` (inputs and outputs stay float32), checked against it
+    in onnxruntime on random windows; not written beyond `tol`."""
+    import onnx
+    from onnxconverter_common import float16
+
+    from .runtime import OnnxModel
+
+    out = Path(out) if out else fp16_path(src)
+    proto = onnx.load(str(src))
+    meta = json.loads(next(p.value for p in proto.metadata_props if p.key == META_KEY))
+    keep = _downstream(proto.graph, "Softmax")
+    half = float16.convert_float_to_float16(
+        proto, keep_io_types=True, op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP32_OPS),
+        node_block_list=keep,
+    )  # fmt: skip
+    _float32_outputs(half)
+    meta.update(precision="fp16", fp16_of=Path(src).name, fp16_tolerance=tol)
+    for p in half.metadata_props:
+        if p.key == META_KEY:
+            p.value = json.dumps(meta)
+    ref = OnnxModel(src, device="cpu")
+    g = np.random.default_rng(0)
+    x = (g.normal(0, 0.5, (512, *meta["inputs"]["x"][1:]))).astype(np.float32)
+    rr = (np.asarray(meta["rr_mean"]) + g.normal(0, 1, (512, len(meta["rr_mean"]))) * np.asarray(meta["rr_std"]))
+    rr = rr.astype(np.float32)
+    with atomic_path(out) as tmp:
+        onnx.save(half, str(tmp))
+        got = OnnxModel(tmp, device="cpu").run(x, rr)
+        want = ref.run(x, rr)
+        diff = {k: float(np.abs(a - b).max()) for k, a, b in zip(("probabilities", "reconstruction"), got, want)}
+        if max(diff.values()) > tol:
+            raise ModelError(f"the FP16 model disagrees with FP32 by {max(diff.values()):.2e} (> {tol:g}); not written")
+    return {"path": str(out), "max_abs_diff_vs_fp32": diff, "tolerance": tol}
+
+
+def _float32_outputs(proto) -> None:
+    """Graph outputs in float32 as in the FP32 file. The converter's keep_io_types misses an output made by a
+    node it kept in fp32 (here the softmax): it casts that output to fp16; the cast is made to float32."""
+    import onnx
+
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    for out in proto.graph.output:
+        if out.type.tensor_type.elem_type != onnx.TensorProto.FLOAT16:
+            continue
+        node = producers[out.name]
+        if node.op_type == "Cast":
+            next(a for a in node.attribute if a.name == "to").i = onnx.TensorProto.FLOAT
+        else:
+            node.output[list(node.output).index(out.name)] = out.name + "_fp16"
+            proto.graph.node.append(onnx.helper.make_node("Cast", [out.name + "_fp16"], [out.name],
+                                                          to=onnx.TensorProto.FLOAT, name=out.name + "_to_fp32"))  # fmt: skip
+        out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+
+
+def _downstream(graph, op_type: str) -> list[str]:
+    """Names of the nodes of `op_type` and of every node that depends on one of them."""
+    tainted: set[str] = set()
+    names = []
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if node.op_type == op_type or tainted.intersection(node.input):
+            tainted.update(node.output)
+            names.append(node.name)
+    return names

@@ -14,6 +14,8 @@ from pathlib import Path
 from .config import Config
 from .errors import ConfigError, RecordError
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range."""
     from .constraints import check_constraints
@@ -41,6 +43,8 @@ def check_config(cfg: Config) -> None:
             raise ConfigError(f"weighting {cfg.weighting.name} needs both tasks' gradients in one step; "
                               "use schedule.alternate=none and schedule.step=summed with it")  # fmt: skip
     t, s = cfg.train, cfg.schedule
+    if t.precision not in PRECISIONS:
+        raise ConfigError(f"unknown train.precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}")
     for name, ok in [
         ("train.lr", t.lr > 0), ("train.batch_size", t.batch_size > 0), ("train.max_nonfinite", t.max_nonfinite > 0),
         ("train.n_fraction", 0 < t.n_fraction <= 1), ("train.ema_decay", 0 <= t.ema_decay < 1),

@@ -44,7 +44,23 @@ def providers_for(device: str) -> list[str]:
         return ["CPUExecutionProvider"]
     if not cuda_usable():
         raise ConfigError("--device cuda: no usable GPU or no CUDA build of onnxruntime here; use --device cpu")
+    _preload_cuda_libraries()
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@lru_cache(maxsize=1)
+def _preload_cuda_libraries() -> None:
+    """CUDA and cuDNN from the nvidia-* pip packages (`pip install onnxruntime-gpu[cuda,cudnn]`, or PyTorch's),
+    where the system has none on its library path. onnxruntime reports what it could not load on stdout, which
+    is the JSON channel here: it goes to stderr instead."""
+    import contextlib
+    import sys
+
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):
+        with contextlib.redirect_stdout(sys.stderr):
+            ort.preload_dlls()
 
 
 class OnnxModel:

@@ -40,6 +40,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast for the forward pass: asked for, or 'auto' on a CUDA device that supports it."""
+    if precision == "bf16":
+        return True
+    return precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def fits_on_device(device: torch.device, nbytes: int) -> bool:
+    """Whether arrays of `nbytes` take at most half the device's free memory (always true on the CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= free // 2
+
+
+def _host(t: torch.Tensor, pin: bool) -> torch.Tensor:
+    return t.pin_memory() if pin else t
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     import random
 
@@ -100,9 +119,15 @@ class Trainer:
             "code_version": __version__,
         }
         dev = self.device
-        self.x = torch.from_numpy(train.windows).to(dev)
-        self.rr = torch.from_numpy(self._std_rr(train.rr)).to(dev)
-        self.y = torch.from_numpy(train.labels).to(dev)
+        rr_std = self._std_rr(train.rr)
+        # The training arrays live on the device when they fit in half its free memory; otherwise in pinned
+        # host memory, and each batch is copied over.
+        self.data_device = dev if fits_on_device(dev, train.windows.nbytes + rr_std.nbytes) else torch.device("cpu")
+        pin = self.data_device != dev
+        self.x, self.rr, self.y = (
+            _host(torch.from_numpy(a), pin).to(self.data_device) for a in (train.windows, rr_std, train.labels)
+        )
+        self.bf16 = use_bf16(cfg.train.precision, dev)
         self.labels_np = train.labels
         self.val = val
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
@@ -125,6 +150,8 @@ class Trainer:
             TASKS, weights=dict(w.weights), alpha=w.alpha, temperature=w.temperature, beta=w.beta,
             beta_sigma=w.beta_sigma,
         ).to(dev)  # fmt: skip
+        # torch.compile wraps the forward only: parameters, state dicts and checkpoints stay the model's own.
+        self.net = torch.compile(self.model) if cfg.train.compile else self.model
         self.shared = self.model.shared_parameters()
         self.last_shared = self.model.last_shared_layer()
         self.params = list(self.model.parameters()) + list(self.weighting.parameters())
@@ -178,12 +205,13 @@ class Trainer:
 
     def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Windows randomly shifted by up to `margin` samples (the detector's offset at prediction)."""
-        i = torch.from_numpy(idx).to(self.device)
-        shift = torch.from_numpy(self.rng.integers(0, 2 * self.margin + 1, size=len(idx))).to(self.device)
-        x = self.x[i]
-        cols = shift[:, None, None] + torch.arange(self.window, device=self.device)[None, None, :]
+        dev = self.device
+        i = torch.from_numpy(idx).to(self.data_device)
+        shift = torch.from_numpy(self.rng.integers(0, 2 * self.margin + 1, size=len(idx))).to(dev)
+        x, rr, y = (a[i].to(dev, non_blocking=True) for a in (self.x, self.rr, self.y))
+        cols = shift[:, None, None] + torch.arange(self.window, device=dev)[None, None, :]
         x = torch.gather(x, 2, cols.expand(-1, x.shape[1], -1))
-        return x, self.rr[i], self.y[i]
+        return x, rr, y
 
     def run_epoch(self, epoch: int) -> dict:
         from tqdm import tqdm
@@ -224,7 +252,9 @@ class Trainer:
     def _step(self, epoch: int, x: torch.Tensor, rr: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
         """One forward, backward and optimizer step on the tasks in `scales`; returns the task losses and the
         penalty (soft sharing + soft constraints) as floats, or None where the step was skipped."""
-        out = self.model(x, rr)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.net(x, rr)
+        out = {k: v.float() for k, v in out.items()}  # the losses (and penalties) are computed in fp32
         losses = {}
         if "classification" in scales:
             losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
@@ -308,7 +338,7 @@ class Trainer:
         else:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(dump_yaml(self.cfg))
-            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta), indent=1))
+            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta, self.device, self.data_device == self.device, self.bf16), indent=1))
             log.write_text("")
         for epoch in range(self.epoch, self.cfg.schedule.epochs):
             t0 = time.time()
@@ -356,7 +386,8 @@ class Trainer:
         print(f"resuming {self.out} after epoch {self.epoch}", file=sys.stderr)
 
 
-def run_record(cfg: Config, meta: dict) -> dict:
+def run_record(cfg: Config, meta: dict, device: torch.device | None = None, data_on_device: bool = True,
+               bf16: bool = False) -> dict:
     """What makes a run repeatable: seed, code and library versions, the data's hash."""
     import platform
 
@@ -373,6 +404,10 @@ def run_record(cfg: Config, meta: dict) -> dict:
         "train_records": meta["train_records"],
         "val_records": meta["val_records"],
         "data_loader_workers": 0,  # the arrays live in memory (or on the device): no worker processes to seed
+        "device": str(device) if device is not None else cfg.train.device,
+        "data_on_device": data_on_device,
+        "bf16_autocast": bf16,
+        "compiled": cfg.train.compile,
     }
 
 

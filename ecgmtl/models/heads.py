@@ -23,7 +23,8 @@ class ClassificationHead(nn.Module):
         )
 
     def forward(self, feats: torch.Tensor, rr: torch.Tensor | None) -> torch.Tensor:
-        z = [feats.mean(dim=-1), feats.amax(dim=-1)]
+        flat = feats.flatten(2)  # (batch, channels, positions): also takes the exported graph's 2-D maps
+        z = [flat.mean(dim=-1), flat.amax(dim=-1)]
         if self.rr is not None and rr is not None:
             z.append(self.rr(rr))
         return self.mlp(torch.cat(z, dim=1))
