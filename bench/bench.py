@@ -341,6 +341,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--from-json", type=Path, help="print the tables of a saved run instead of measuring")
     ap.add_argument("--readme", type=Path)
+    ap.add_argument("--block", choices=("all", "cpu", "gpu"), default="all",
+                    help="which README block(s) to write (a GPU machine's CPU is not the reference CPU)")
     args = ap.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
@@ -366,7 +368,8 @@ def main() -> None:
         from ecgmtl.readme import update_readme
 
         for marker, text in blocks.items():
-            update_readme(args.readme, marker, text)
+            if args.block in ("all", marker.split(":")[1]):
+                update_readme(args.readme, marker, text)
 
 
 if __name__ == "__main__":

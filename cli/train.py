@@ -48,6 +48,8 @@ def train(
         return train_model(cfg, run_dir, progress=progress, resume=resume is not None)
 
     result = guarded(run)
+    if "best_epoch" not in result:  # a torch.distributed rank other than 0: rank 0 reports
+        return
     say(f"best checkpoint: {run_dir / 'best.pt'} (epoch {result['best_epoch']}, "
         f"validation macro F1 {result['best_val_macro_f1']:.4f})")  # fmt: skip
     emit_json(result)

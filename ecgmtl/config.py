@@ -27,6 +27,9 @@ class DataConfig:
     val: list[str] = field(default_factory=lambda: list(DEFAULT_VAL))
     test: str = "DS2"
     jitter: int = 4  # random shift of training windows, samples at the model rate
+    # Training windows larger than this (MB) stay memory-mapped cache shards, read batch by batch; default:
+    # half the memory available when training starts.
+    memory_mb: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class TrainConfig:
     n_fraction: float = 1.0  # fraction of N beats drawn anew each epoch (undersampling the majority)
     ema_decay: float = 0.0  # >0: validation and checkpoints use this moving average of the weights
     device: str = "auto"
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32, bf16 (losses stay fp32)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32, bf16 (losses stay fp32), fp64
     compile: bool = False  # torch.compile the model's forward (worth it on a GPU for long runs)
     threads: int = 0  # torch CPU threads; 0 = torch's default
     max_nonfinite: int = 20  # steps in a row with a non-finite loss or gradient before the run stops

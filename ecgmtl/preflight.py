@@ -14,7 +14,7 @@ from pathlib import Path
 from .config import Config
 from .errors import ConfigError, RecordError
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp64")
 
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range."""
@@ -43,6 +43,10 @@ def check_config(cfg: Config) -> None:
             raise ConfigError(f"weighting {cfg.weighting.name} needs both tasks' gradients in one step; "
                               "use schedule.alternate=none and schedule.step=summed with it")  # fmt: skip
     t, s = cfg.train, cfg.schedule
+    from .models.encoders import NORMS
+
+    if cfg.model.norm not in NORMS:
+        raise ConfigError(f"unknown model.norm {cfg.model.norm!r}; choose one of: {', '.join(NORMS)}")
     if t.precision not in PRECISIONS:
         raise ConfigError(f"unknown train.precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}")
     for name, ok in [

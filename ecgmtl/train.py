@@ -4,6 +4,7 @@ reconstruction weight; fixed or learned task weights; class-weighted cross-entro
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -24,6 +25,7 @@ from .models import build_model
 from .preprocess import RR_FEATURES
 from .constraints import HardProjection, resolve, soft_penalty
 from .schedules import batch_tasks, lr_factor, step_groups, task_scales
+from .distributed import SINGLE, Context, all_sum, check_batch, device_for, global_value, sum_gradients
 from .weighting import WEIGHTINGS
 
 TASKS = ("classification", "reconstruction")
@@ -55,6 +57,16 @@ def fits_on_device(device: torch.device, nbytes: int) -> bool:
     return nbytes <= free // 2
 
 
+def memory_budget(limit_mb: int | None) -> int:
+    """Bytes the training windows may take in memory: data.memory_mb, else half the available memory."""
+    if limit_mb is not None:
+        return limit_mb * 2**20
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (AttributeError, ValueError, OSError):  # not Linux
+        return 4 * 2**30
+
+
 def _host(t: torch.Tensor, pin: bool) -> torch.Tensor:
     return t.pin_memory() if pin else t
 
@@ -75,7 +87,7 @@ def load_split_data(cfg: Config) -> tuple[BeatDataset, BeatDataset, Path, list[s
     val = list(cfg.data.val)  # preflight.check_config has made sure they are training records
     train_records = [r for r in records if r not in val]
     cache = cache_dir(cfg.data.cache_dir)
-    full = load_beats(db, records, cfg.preprocess, cache, margin=cfg.data.jitter)
+    full = load_beats(db, records, cfg.preprocess, cache, margin=cfg.data.jitter, mmap=True)
     return full.subset(train_records), full.subset(val), db, train_records
 
 
@@ -89,14 +101,16 @@ def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarra
 class Trainer:
     """Holds the model, the weighting, the data on the device, and runs epochs."""
 
-    def __init__(self, cfg: Config, out: Path, progress: bool = True) -> None:
+    def __init__(self, cfg: Config, out: Path, progress: bool = True, ctx: Context = SINGLE) -> None:
         from .preflight import check_config
 
         check_config(cfg)
-        self.cfg, self.out, self.progress = cfg, out, progress
+        self.ctx = ctx
+        self.cfg, self.out, self.progress = cfg, out, progress and ctx.main
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
-        self.device = resolve_device(cfg.train.device)
+        self.device = device_for(ctx, resolve_device(cfg.train.device))
+        self.local_batch = check_batch(ctx, cfg.train.batch_size)
         self.rng = seed_everything(cfg.train.seed)
         train, val, db, train_records = load_split_data(cfg)
         if len(train) == 0 or len(val) == 0:
@@ -120,23 +134,32 @@ class Trainer:
         }
         dev = self.device
         rr_std = self._std_rr(train.rr)
-        # The training arrays live on the device when they fit in half its free memory; otherwise in pinned
-        # host memory, and each batch is copied over.
-        self.data_device = dev if fits_on_device(dev, train.windows.nbytes + rr_std.nbytes) else torch.device("cpu")
+        # fp64 (for numerical checks, e.g. that torch.distributed training equals one process) keeps the
+        # weights and the training arrays in float64; otherwise they are float32.
+        self.dtype = torch.float64 if cfg.train.precision == "fp64" else torch.float32
+        # Windows larger than data.memory_mb stay memory-mapped cache shards, each batch read from them.
+        # Otherwise the arrays live on the device when they fit in half its free memory, else in pinned host
+        # memory, each batch copied over.
+        self.mapped = train.windows.nbytes > memory_budget(cfg.data.memory_mb)
+        nbytes = train.windows.nbytes + rr_std.nbytes
+        self.data_device = dev if not self.mapped and fits_on_device(dev, nbytes) else torch.device("cpu")
         pin = self.data_device != dev
-        self.x, self.rr, self.y = (
-            _host(torch.from_numpy(a), pin).to(self.data_device) for a in (train.windows, rr_std, train.labels)
-        )
+        self.x = train.windows if self.mapped else (
+            _host(torch.from_numpy(np.asarray(train.windows)), pin).to(self.data_device, self.dtype))
+        self.rr = _host(torch.from_numpy(rr_std), pin).to(self.data_device, self.dtype)
+        self.y = _host(torch.from_numpy(train.labels), pin).to(self.data_device)
         self.bf16 = use_bf16(cfg.train.precision, dev)
         self.labels_np = train.labels
         self.val = val
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
-        self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev)
+        self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev, self.dtype)
         # As in the exported graph; soft constraints only on the outputs they name, computed only if any.
         self.projection = HardProjection(self.meta["constraints"], len(CLASSES)).to(self.device)
         self.soft_outputs = {c["output"] for c in self.meta["constraints"] if c["kind"] == "soft"}
-        self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev)
+        self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev, self.dtype)
+        if ctx.active:
+            self._prepare_distributed()
         # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
         self.ema = (
             torch.optim.swa_utils.AveragedModel(
@@ -149,7 +172,7 @@ class Trainer:
         self.weighting = WEIGHTINGS.get(w.name)(
             TASKS, weights=dict(w.weights), alpha=w.alpha, temperature=w.temperature, beta=w.beta,
             beta_sigma=w.beta_sigma,
-        ).to(dev)  # fmt: skip
+        ).to(dev, self.dtype)  # fmt: skip
         # torch.compile wraps the forward only: parameters, state dicts and checkpoints stay the model's own.
         self.net = torch.compile(self.model) if cfg.train.compile else self.model
         self.shared = self.model.shared_parameters()
@@ -158,13 +181,28 @@ class Trainer:
         groups = [{"params": list(self.model.parameters())}]
         if list(self.weighting.parameters()):  # learned task weights: no decay pulling them toward 0
             groups.append({"params": list(self.weighting.parameters()), "weight_decay": 0.0})
-        self.opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        # fused: one kernel for the whole update on a GPU instead of a few per parameter group
+        self.opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                                     fused=True if dev.type == "cuda" else None)  # fmt: skip
         self.window = cfg.preprocess.window
         self.margin = cfg.data.jitter
         self.epoch = 0  # epochs completed
         self.step = 0  # batches trained (a per-task schedule takes one optimizer step per task on each)
         self.best, self.best_epoch = -1.0, -1
         self.nonfinite = 0  # steps skipped in a row
+
+    def _prepare_distributed(self) -> None:
+        """The same initial weights on every rank; SyncBatchNorm on CUDA; a warning where statistics stay local."""
+        import torch.distributed as dist
+
+        has_bn = any(isinstance(m, torch.nn.BatchNorm1d) for m in self.model.modules())
+        if has_bn and self.device.type == "cuda":
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        elif has_bn and self.ctx.main and self.ctx.world > 1:
+            print("warning: batch norm statistics are per process on the CPU (gloo has no SyncBatchNorm); "
+                  "model.norm=group uses none", file=sys.stderr)  # fmt: skip
+        for t in self.model.state_dict().values():
+            dist.broadcast(t, 0)
 
     def state(self) -> dict:
         """Everything a resumed run needs to continue exactly as if it had not stopped."""
@@ -194,21 +232,60 @@ class Trainer:
     def _std_rr(self, rr: np.ndarray) -> np.ndarray:
         return ((rr - self.rr_mean) / self.rr_std).astype(np.float32)
 
-    def _epoch_indices(self) -> np.ndarray:
+    def _epoch_indices(self, shuffle: bool = True) -> np.ndarray:
         """All non-N beats and a fresh random fraction of the N beats, shuffled."""
         idx = np.arange(len(self.labels_np))
         if self.cfg.train.n_fraction < 1.0:
             is_n = self.labels_np == 0
             keep = ~is_n | (self.rng.random(len(idx)) < self.cfg.train.n_fraction)
             idx = idx[keep]
-        return self.rng.permutation(idx)
+        return self.rng.permutation(idx) if shuffle else idx
 
-    def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Windows randomly shifted by up to `margin` samples (the detector's offset at prediction)."""
+    def _batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """This rank's (beat indices, jitter) per step. One process: the epoch's order, batch_size at a time,
+        jitter drawn with the batch. Under torch.distributed: the kept beats ordered by a DistributedSampler
+        (set_epoch), and the jitter of each global batch drawn on every rank; each rank takes its part."""
+        if not self.ctx.active:
+            idx = self._epoch_indices()
+            bs = self.cfg.train.batch_size
+            # the jitter drawn batch by batch, as the batches come (the generator's sequence is unchanged)
+            return [(idx[s : s + bs], self._jitter(len(idx[s : s + bs]))) for s in range(0, len(idx), bs)]
+        from torch.utils.data import DistributedSampler
+
+        kept = self._epoch_indices(shuffle=False)
+        sampler = DistributedSampler(kept, num_replicas=self.ctx.world, rank=self.ctx.rank, shuffle=True,
+                                     seed=self.cfg.train.seed, drop_last=True)  # fmt: skip
+        sampler.set_epoch(epoch)
+        mine = kept[np.fromiter(iter(sampler), dtype=np.int64)]
+        out, b, w = [], self.local_batch, self.ctx.world
+        for s in range(0, len(mine), b):
+            part = mine[s : s + b]
+            shift = self._jitter(len(part) * w)  # the global batch's
+            out.append((part, shift[self.ctx.rank :: w]))
+        return out
+
+    def _jitter(self, n: int) -> np.ndarray:
+        return self.rng.integers(0, 2 * self.margin + 1, size=n)
+
+    def _on_device(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+        """The epoch's indices and jitter copied to the devices in one transfer each, not one per batch (a copy
+        from pageable memory waits for the GPU)."""
+        if not batches:
+            return []
+        sizes = np.cumsum([0] + [len(i) for i, _ in batches])
+        idx = torch.from_numpy(np.concatenate([i for i, _ in batches])).to(self.data_device)
+        shift = torch.from_numpy(np.concatenate([s for _, s in batches])).to(self.device)
+        return [(b[0], idx[sizes[k] : sizes[k + 1]], shift[sizes[k] : sizes[k + 1]]) for k, b in enumerate(batches)]
+
+    def _batch(self, idx: np.ndarray, i: torch.Tensor | None = None, shift: torch.Tensor | None = None):
+        """Windows randomly shifted by up to `margin` samples (the detector's offset at prediction). `i` and
+        `shift`: idx and its jitter already on the devices (see _on_device); drawn here when not given."""
         dev = self.device
-        i = torch.from_numpy(idx).to(self.data_device)
-        shift = torch.from_numpy(self.rng.integers(0, 2 * self.margin + 1, size=len(idx))).to(dev)
-        x, rr, y = (a[i].to(dev, non_blocking=True) for a in (self.x, self.rr, self.y))
+        if i is None:
+            i = torch.from_numpy(idx).to(self.data_device)
+            shift = torch.from_numpy(self._jitter(len(idx))).to(dev)
+        x = torch.from_numpy(self.x[idx]).to(dev, self.dtype) if self.mapped else self.x[i].to(dev, non_blocking=True)
+        rr, y = (a[i].to(dev, non_blocking=True) for a in (self.rr, self.y))
         cols = shift[:, None, None] + torch.arange(self.window, device=dev)[None, None, :]
         x = torch.gather(x, 2, cols.expand(-1, x.shape[1], -1))
         return x, rr, y
@@ -217,17 +294,18 @@ class Trainer:
         from tqdm import tqdm
 
         self.model.train()
-        idx = self._epoch_indices()
-        bs = self.cfg.train.batch_size
+        batches = self._on_device(self._batches(epoch))
         tasks = task_scales(self.cfg.schedule, epoch)
-        sums, counts = {t: 0.0 for t in tasks}, {t: 0 for t in tasks}
-        penalty_sum, skipped, steps = 0.0, 0, 0
-        batches = range(0, len(idx), bs)
+        # Sums kept on the device (in float64, as Python floats would be) and read once at the epoch's end:
+        # reading a value each step would wait for the GPU each step.
+        zero = torch.zeros((), dtype=torch.float64, device=self.device)
+        sums, counts = {t: zero for t in tasks}, {t: 0 for t in tasks}
+        penalty_sum, skipped, steps = zero, 0, 0
         bar = tqdm(batches, desc=f"epoch {epoch + 1}", leave=False, disable=not self.progress, file=sys.stderr)
-        for step, s in enumerate(bar):
+        for step, (idx, i, shift) in enumerate(bar):
             for group in self.opt.param_groups:
                 group["lr"] = self.cfg.train.lr * lr_factor(self.cfg.schedule, epoch, step, len(batches))
-            x, rr, y = self._batch(idx[s : s + bs])
+            x, rr, y = self._batch(idx, i, shift)
             for scales in step_groups(self.cfg.schedule, batch_tasks(self.cfg.schedule, epoch, step)):
                 done = self._step(epoch, x, rr, y, scales)
                 if done is None:
@@ -235,42 +313,46 @@ class Trainer:
                     continue
                 losses, penalty = done
                 for t, v in losses.items():
-                    sums[t] += v
+                    sums[t] = sums[t] + v  # not +=: the sums start as one shared zero tensor
                     counts[t] += 1
-                penalty_sum += penalty
+                penalty_sum = penalty_sum + penalty
                 steps += 1
             self.step += 1
-        mean_losses = {t: sums[t] / counts[t] for t in tasks if counts[t]}  # alternation may skip a task
+        mean_losses = {t: float(sums[t]) / counts[t] for t in tasks if counts[t]}  # alternation may skip a task
         self.weighting.epoch_end(mean_losses)
         row = {"scales": tasks, "train_loss": mean_losses, "weights": self.weighting.weights(), "skipped_steps": skipped}
         if self.cfg.model.sharing == "soft" or self.soft_outputs:
-            row["penalty"] = penalty_sum / max(steps, 1)  # mean over optimizer steps
+            row["penalty"] = float(penalty_sum) / max(steps, 1)  # mean over optimizer steps
         if self.cfg.model.sharing != "hard":
             row["encoder_distance"] = self.model.encoder_distance()
         return row
 
     def _step(self, epoch: int, x: torch.Tensor, rr: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
         """One forward, backward and optimizer step on the tasks in `scales`; returns the task losses and the
-        penalty (soft sharing + soft constraints) as floats, or None where the step was skipped."""
+        penalty (soft sharing + soft constraints) as float64 tensors on the device, or None where the step was
+        skipped."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.net(x, rr)
-        out = {k: v.float() for k, v in out.items()}  # the losses (and penalties) are computed in fp32
-        losses = {}
-        if "classification" in scales:
-            losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
-        if "reconstruction" in scales:
-            losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
-        bad = [t for t in scales if not torch.isfinite(losses[t])]
-        if bad:
-            self._skip(epoch, f"non-finite {' and '.join(bad)} loss")
-            return None
+        out = {k: v.to(self.dtype) for k, v in out.items()}  # the losses (and penalties) in fp32 (or fp64)
+        losses = self._losses(out, x, y, scales)
+        values = torch.stack([losses[t].detach() for t in scales])
+        # Gradient-based weightings keep state in their backward (initial losses, gradient buffers): a
+        # non-finite loss must never reach it. For the others the check waits until after backward, so that
+        # a step waits for the GPU once, not twice.
+        if self.weighting.gradient_based and not bool(torch.isfinite(values).all()):
+            return self._bad_loss(epoch, losses, scales)
         penalty = self._penalty(out, scales)
         self.opt.zero_grad(set_to_none=True)
         if penalty is not None:  # outside the weighting: its coefficient is the user's, not the method's
             penalty.backward(retain_graph=True)
         self.weighting.backward({t: scales[t] * losses[t] for t in scales}, self.shared, self.last_shared)
+        if self.ctx.active:  # this rank's parts -> the global batch's gradient
+            sum_gradients(list(self.model.parameters()), average=list(self.weighting.parameters()))
         grads = [p.grad for p in self.params if p.grad is not None]
-        if not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+        norm = torch.nn.utils.get_total_norm(grads).reshape(1).to(values.device, values.dtype)
+        if not bool(torch.isfinite(torch.cat([values, norm])).all()):
+            if not bool(torch.isfinite(values).all()):
+                return self._bad_loss(epoch, losses, scales)
             self._skip(epoch, "non-finite gradient (the losses were finite)")
             return None
         self.opt.step()
@@ -278,7 +360,26 @@ class Trainer:
         self.nonfinite = 0
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return {t: float(v.detach()) for t, v in losses.items()}, 0.0 if penalty is None else float(penalty.detach())
+        return ({t: v.detach().double() for t, v in losses.items()},
+                0.0 if penalty is None else penalty.detach().double())  # fmt: skip
+
+    def _losses(self, out: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
+        """Class-weighted cross-entropy and the reconstruction's mean squared error over the batch. Under
+        torch.distributed each rank's part is its sum over the global denominator, and the value is global."""
+        losses = {}
+        if not self.ctx.active:
+            if "classification" in scales:
+                losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
+            if "reconstruction" in scales:
+                losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
+            return losses
+        if "classification" in scales:
+            ce = F.cross_entropy(out["logits"], y, weight=self.cw, reduction="sum")
+            losses["classification"] = global_value(ce / all_sum(self.cw[y].sum().detach()))
+        if "reconstruction" in scales:
+            se = F.mse_loss(out["reconstruction"], x, reduction="sum")
+            losses["reconstruction"] = global_value(se / all_sum(torch.tensor(float(x.numel()), device=x.device)))
+        return losses
 
     def _penalty(self, out: dict[str, torch.Tensor], scales: dict[str, float]) -> torch.Tensor | None:
         """Soft sharing's L2 pull between the task encoders, plus soft constraints on the trained outputs."""
@@ -287,8 +388,19 @@ class Trainer:
             outputs["probabilities"] = torch.softmax(out["logits"], dim=-1)
         if "reconstruction" in scales and "reconstruction" in self.soft_outputs:
             outputs["reconstruction"] = out["reconstruction"]
-        terms = [t for t in (self.model.sharing_penalty(), soft_penalty(self.meta["constraints"], outputs)) if t is not None]
-        return sum(terms) if terms else None
+        sharing, soft = self.model.sharing_penalty(), soft_penalty(self.meta["constraints"], outputs)
+        if self.ctx.active:  # parts of the global value: the parameter term is the same on every rank
+            n = torch.tensor(float(len(out["logits"])), device=out["logits"].device)
+            sharing = None if sharing is None else sharing / self.ctx.world
+            soft = None if soft is None else soft * (n / all_sum(n.clone()))
+        terms = [t for t in (sharing, soft) if t is not None]
+        if not terms:
+            return None
+        return global_value(sum(terms)) if self.ctx.active else sum(terms)
+
+    def _bad_loss(self, epoch: int, losses: dict[str, torch.Tensor], scales: dict[str, float]) -> None:
+        bad = [t for t in scales if not torch.isfinite(losses[t])]
+        self._skip(epoch, f"non-finite {' and '.join(bad)} loss")
 
     def _skip(self, epoch: int, why: str) -> None:
         """A step with a non-finite loss or gradient is skipped; too many in a row stop the run."""
@@ -311,7 +423,8 @@ class Trainer:
         model = self.eval_model.eval()
         probs, recon = [], []
         for s in range(0, len(self.val_x), 4096):
-            out = model(self.val_x[s : s + 4096].to(self.device), self.val_rr[s : s + 4096].to(self.device))
+            out = model(*(a[s : s + 4096].to(self.device, self.dtype) for a in (self.val_x, self.val_rr)))
+            out = {k: v.float() for k, v in out.items()}
             p, r = self.projection(torch.softmax(out["logits"], dim=-1), out["reconstruction"])
             probs.append(p.cpu())
             recon.append(r.cpu())
@@ -335,10 +448,16 @@ class Trainer:
         log = self.out / "metrics.jsonl"
         if resume:
             self._resume(log)
-        else:
+        if not self.ctx.main:  # under torch.distributed only rank 0 validates and writes
+            for epoch in range(self.epoch, self.cfg.schedule.epochs):
+                self.run_epoch(epoch)
+                self.epoch = epoch + 1
+            return {"rank": self.ctx.rank}
+        if not resume:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(dump_yaml(self.cfg))
-            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta, self.device, self.data_device == self.device, self.bf16), indent=1))
+            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta, self.device, self.data_device == self.device, self.bf16,
+                                                                   self.ctx.world, self.mapped), indent=1))
             log.write_text("")
         for epoch in range(self.epoch, self.cfg.schedule.epochs):
             t0 = time.time()
@@ -378,8 +497,10 @@ class Trainer:
         """Continue after the last completed epoch: its state, and the metrics of the epochs before it."""
         ck = load_checkpoint(self.out / "last.pt")
         self.load_state(ck["train_state"])
-        for stale in self.out.glob(".*.tmp"):  # a write the crash interrupted
+        for stale in self.out.glob(".*.tmp") if self.ctx.main else ():  # a write the crash interrupted
             stale.unlink()
+        if not self.ctx.main:
+            return
         rows = log.read_text().splitlines() if log.exists() else []
         kept = [r for r in rows if r.strip() and json.loads(r)["epoch"] <= self.epoch]
         log.write_text("".join(r + "\n" for r in kept))
@@ -387,7 +508,7 @@ class Trainer:
 
 
 def run_record(cfg: Config, meta: dict, device: torch.device | None = None, data_on_device: bool = True,
-               bf16: bool = False) -> dict:
+               bf16: bool = False, world: int = 1, mapped: bool = False) -> dict:
     """What makes a run repeatable: seed, code and library versions, the data's hash."""
     import platform
 
@@ -406,8 +527,10 @@ def run_record(cfg: Config, meta: dict, device: torch.device | None = None, data
         "data_loader_workers": 0,  # the arrays live in memory (or on the device): no worker processes to seed
         "device": str(device) if device is not None else cfg.train.device,
         "data_on_device": data_on_device,
+        "memory_mapped": mapped,
         "bf16_autocast": bf16,
         "compiled": cfg.train.compile,
+        "world_size": world,
     }
 
 
@@ -415,11 +538,20 @@ def train(cfg: Config, out: Path, progress: bool = True, resume: bool = False) -
     """Check everything that can be checked first, then train (or resume) into the run folder `out`."""
     from .preflight import check_config, check_output, check_resume
 
+    from .distributed import barrier, from_environment, shutdown
+
     check_config(cfg)
-    check_output(out, cfg, resume)
-    if resume:
-        check_resume(out, cfg, load_checkpoint(out / "last.pt")["config"])
-    return Trainer(cfg, out, progress).fit(resume)
+    ctx = from_environment(cfg.train.device)  # torchrun: one process per GPU (or CPU share), same command
+    try:
+        if ctx.main:  # the other ranks write nothing, and rank 0 may already be writing
+            check_output(out, cfg, resume)
+        if resume:
+            check_resume(out, cfg, load_checkpoint(out / "last.pt")["config"])
+        result = Trainer(cfg, out, progress, ctx).fit(resume)
+        barrier()  # rank 0 has written its checkpoints before any process leaves
+        return result
+    finally:
+        shutdown()
 
 
 def resume_config(out: Path) -> Config:

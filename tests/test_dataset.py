@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import MITDB
-from ecgmtl.data.mitdb import CLASSES, DS1, DS2, PACED, load_beats, resolve_records
+from ecgmtl.data.mitdb import CLASSES, DS1, DS2, PACED, ShardedArray, load_beats, resolve_records
 from ecgmtl.errors import RecordError
 from ecgmtl.preprocess import PreprocessConfig
 
@@ -26,22 +26,42 @@ def test_aami_counts_match_the_literature(split, counts, cache):
     assert ds.windows.shape == (sum(counts.values()), 1, PreprocessConfig().window)
 
 
-def test_cache_is_keyed_by_records_and_preprocessing(cache):
+def test_cache_is_one_shard_per_record_and_preprocessing(cache):
     cfg = PreprocessConfig()
     a = load_beats(MITDB, ["100", "101"], cfg, cache)
-    files = set(cache.glob("mitdb-*.npz"))
+    shards = set(cache.glob("mitdb-*"))
+    assert {p.name.split("-")[1] for p in shards} >= {"100", "101"}
     b = load_beats(MITDB, ["100", "101"], cfg, cache)
-    assert set(cache.glob("mitdb-*.npz")) == files
+    assert set(cache.glob("mitdb-*")) == shards
     np.testing.assert_array_equal(a.windows, b.windows)
-    load_beats(MITDB, ["100", "101"], PreprocessConfig(lowpass_hz=35.0), cache)
+    load_beats(MITDB, ["101", "100"], cfg, cache)  # another list of the same records: the shards are reused
     load_beats(MITDB, ["100"], cfg, cache)
-    assert len(set(cache.glob("mitdb-*.npz")) - files) == 2
+    assert set(cache.glob("mitdb-*")) == shards
+    load_beats(MITDB, ["100", "101"], PreprocessConfig(lowpass_hz=35.0), cache)
+    assert len(set(cache.glob("mitdb-*")) - shards) == 2
 
 
 def test_damaged_cache_file_is_rebuilt(tmp_path):
     cfg = PreprocessConfig()
     a = load_beats(MITDB, ["100"], cfg, tmp_path)
-    (f,) = tmp_path.glob("mitdb-*.npz")
+    (f,) = tmp_path.glob("mitdb-100-*/windows.npy")
     f.write_bytes(f.read_bytes()[:1000])
     b = load_beats(MITDB, ["100"], cfg, tmp_path)
     np.testing.assert_array_equal(a.windows, b.windows)
+    assert not list(tmp_path.glob(".mitdb-*"))  # no temporary folder left
+
+
+def test_sharded_array_reads_rows_like_the_concatenated_array(cache):
+    ds = load_beats(MITDB, ["100", "101", "103"], PreprocessConfig(), cache, margin=4, mmap=True)
+    assert isinstance(ds.windows, ShardedArray) and isinstance(ds.windows.parts[0], np.memmap)
+    full = np.asarray(ds.windows)
+    assert ds.windows.shape == full.shape and ds.windows.nbytes == full.nbytes
+    idx = np.random.default_rng(0).integers(0, len(full), 500)
+    np.testing.assert_array_equal(ds.windows[idx], full[idx])
+    np.testing.assert_array_equal(ds.windows[10:20], full[10:20])
+    np.testing.assert_array_equal(ds.windows[-1], full[-1])
+    np.testing.assert_array_equal(np.asarray(ds.centered()), full[..., 4:-4])
+    assert ds.centered().min() == full[..., 4:-4].min()
+    sub = ds.subset(["101"])
+    assert isinstance(sub.windows, ShardedArray) and len(sub.windows.parts) == 1
+    np.testing.assert_array_equal(np.asarray(sub.windows), full[ds.record == "101"])

@@ -13,7 +13,7 @@ from ecgmtl.config import load_config
 from ecgmtl.errors import ConfigError
 from ecgmtl.export import FP16_TOLERANCE, Deployable, export_fp16
 from ecgmtl.models import ModelConfig, build_model
-from ecgmtl.models.conv2d import SubPixelUpsample, as_conv2d, convertible
+from ecgmtl.models.conv2d import PolyphaseConv, SubPixelUpsample, as_conv2d, convertible
 from ecgmtl.preflight import check_config
 from ecgmtl.runtime import OnnxModel
 from test_export import _ds2_beats
@@ -54,6 +54,18 @@ def test_subpixel_upsampling_equals_the_transposed_convolution_with_bias_norm_an
         plain = SubPixelUpsample(up)(x[:, :, None])[:, :, 0]
         assert (got - want).abs().max() <= 1e-5 and (plain - up(x)).abs().max() <= 1e-5
     assert not SubPixelUpsample.applies(nn.ConvTranspose1d(6, 3, 5, stride=2, padding=2))  # falls back to 2-D
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 7, 9])
+def test_a_convolution_after_the_upsampling_runs_on_the_phases(kernel):
+    head = _trained_looking(nn.Sequential(nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1), nn.BatchNorm1d(4),
+                                          nn.ReLU(), nn.Conv1d(4, 2, kernel, padding=kernel // 2)))  # fmt: skip
+    twin = as_conv2d(head)
+    assert any(isinstance(m, PolyphaseConv) for m in twin.modules())
+    x = torch.randn(3, 6, 25)
+    with torch.no_grad():
+        assert (twin(x[:, :, None])[:, :, 0] - head(x)).abs().max() <= 1e-5
+    assert not PolyphaseConv.applies(nn.Conv1d(4, 2, 4, padding=2)) and not PolyphaseConv.applies(nn.Conv1d(4, 2, 3, stride=2))
 
 
 def test_a_module_of_unknown_shape_behaviour_keeps_the_1d_graph():

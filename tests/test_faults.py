@@ -186,10 +186,10 @@ def test_altered_cache_file_is_rebuilt_not_trusted(tmp_path):
 
     cfg = PreprocessConfig()
     a = load_beats(MITDB, ["100"], cfg, tmp_path)
-    (f,) = tmp_path.glob("mitdb-*.npz")
+    (f,) = tmp_path.glob("mitdb-100-*/windows.npy")
     raw = bytearray(f.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # same size, one byte changed
     f.write_bytes(bytes(raw))
     b = load_beats(MITDB, ["100"], cfg, tmp_path)
     np.testing.assert_array_equal(a.windows, b.windows)
-    assert (tmp_path / (f.name + ".sha256")).read_text() != ""
+    assert (f.parent / "sha256.json").read_text() != ""

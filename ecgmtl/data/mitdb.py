@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
 from ..errors import RecordError
 from ..preprocess import PreprocessConfig, extract_beats
 from ..record import read_record, select_lead
@@ -21,7 +21,7 @@ PACED = ("102", "104", "107", "217")
 DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
 DS2 = ("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234").split()
 SPLITS = {"DS1": DS1, "DS2": DS2}
-CACHE_VERSION = 2  # bump when the way arrays are built changes
+CACHE_VERSION = 3  # bump when the way arrays are built changes
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class BeatDataset:
 
     def subset(self, records: list[str] | tuple[str, ...]) -> "BeatDataset":
         m = np.isin(self.record, list(records))
-        return BeatDataset(self.windows[m], self.rr[m], self.labels[m], self.record[m], self.sample[m], self.margin)
+        w = self.windows.select(list(records)) if isinstance(self.windows, ShardedArray) else self.windows[m]
+        return BeatDataset(w, self.rr[m], self.labels[m], self.record[m], self.sample[m], self.margin)
 
     def centered(self) -> np.ndarray:
         """Windows without the margin: (beats, channels, window)."""
@@ -88,34 +89,118 @@ def _record_beats(db: Path, name: str, pcfg: PreprocessConfig, margin: int):
 
 
 def load_beats(
-    db: Path, records: list[str], pcfg: PreprocessConfig, cache: Path | None, margin: int = 0
+    db: Path, records: list[str], pcfg: PreprocessConfig, cache: Path | None, margin: int = 0, mmap: bool = False
 ) -> BeatDataset:
-    """Beat windows of the records, from the cache when the same records and preprocessing were built before."""
+    """Beat windows of the records. The cache holds one shard per record and preprocessing (a folder of .npy
+    arrays with their SHA-256), built once and reused by any record list that contains the record.
+
+    mmap: the windows stay memory-mapped shards (a ShardedArray: rows are read when indexed), so that a
+    dataset larger than memory can be used; otherwise they are read into one array."""
+    parts = [_record_shard(db, name, pcfg, cache, margin) for name in records]
+    windows = ShardedArray([p["windows"] for p in parts], list(records))
+    small = {k: np.concatenate([p[k] for p in parts]) for k in ("rr", "labels", "sample")}
+    names = np.concatenate([np.full(p["labels"].shape, n) for p, n in zip(parts, records)])
+    return BeatDataset(windows if mmap else np.asarray(windows), small["rr"], small["labels"], names,
+                       small["sample"], margin)  # fmt: skip
+
+
+ARRAYS = ("windows", "rr", "labels", "sample")
+
+
+def _record_shard(db: Path, name: str, pcfg: PreprocessConfig, cache: Path | None, margin: int) -> dict:
+    """One record's arrays, from its cache shard when intact (windows memory-mapped), else built and stored."""
+    if cache is None:
+        return dict(zip(ARRAYS, _record_beats(db, name, pcfg, margin)))
     key = hashlib.sha256(
-        json.dumps([CACHE_VERSION, data_fingerprint(db, records), sorted(records), asdict(pcfg), margin]).encode()
+        json.dumps([CACHE_VERSION, data_fingerprint(db, [name]), name, asdict(pcfg), margin]).encode()
     ).hexdigest()[:20]
-    path = cache / f"mitdb-{key}.npz" if cache else None
-    if path is not None and path.is_file() and _intact(path):
+    folder = cache / f"mitdb-{name}-{key}"
+    if _intact(folder):
         try:
-            with np.load(path, allow_pickle=False) as z:
-                return BeatDataset(z["windows"], z["rr"], z["labels"], z["record"], z["sample"], margin)
-        except Exception:  # zipfile.BadZipFile, OSError, KeyError...: a damaged cache file is rebuilt below
+            return _open_shard(folder)
+        except (OSError, ValueError):  # a damaged shard is rebuilt below
             pass
-    parts = []
-    for name in records:
-        w, rr, y, s = _record_beats(db, name, pcfg, margin)
-        parts.append((w, rr, y, np.full(y.shape, name), s))
-    ds = BeatDataset(*(np.concatenate(p) for p in zip(*parts)), margin=margin)
-    if path is not None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, windows=ds.windows, rr=ds.rr, labels=ds.labels, record=ds.record, sample=ds.sample)
-        with atomic_path(_hash_file(path)) as tmp:  # written last: a cache without it is not trusted
-            tmp.write_text(_sha256(path))
-    return ds
+    _write_shard(folder, dict(zip(ARRAYS, _record_beats(db, name, pcfg, margin))))
+    return _open_shard(folder)  # memory-mapped, so that building a large dataset holds one record at a time
 
 
-def _hash_file(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
+def _open_shard(folder: Path) -> dict:
+    return {k: np.load(folder / f"{k}.npy", mmap_mode="r" if k == "windows" else None, allow_pickle=False)
+            for k in ARRAYS}  # fmt: skip
+
+
+def _write_shard(folder: Path, arrays: dict) -> None:
+    """Written in a temporary folder beside it and renamed; the hashes file is the last thing written."""
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        for k, a in arrays.items():
+            np.save(tmp / f"{k}.npy", np.ascontiguousarray(a), allow_pickle=False)
+        (tmp / "sha256.json").write_text(json.dumps({k: _sha256(tmp / f"{k}.npy") for k in arrays}))
+        if folder.exists():  # damaged, or written meanwhile by another process
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class ShardedArray:
+    """Several arrays with the same trailing shape (memory-mapped shards) seen as their concatenation along
+    axis 0, without reading them: `len`, `shape`, `dtype`, `nbytes`; `a[rows]` with an integer or boolean
+    array, a slice or an int reads just those rows; `a[..., i:j]` is a view of every shard; `np.asarray(a)`
+    reads everything."""
+
+    def __init__(self, parts: list[np.ndarray], names: list[str] | None = None) -> None:
+        self.parts, self.names = parts, names
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+        trailing = parts[0].shape[1:] if parts else ()
+        self.shape = (int(self.offsets[-1]), *trailing)
+        self.dtype = parts[0].dtype if parts else np.dtype(np.float32)
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.concatenate(self.parts) if self.parts else np.zeros(self.shape, self.dtype)
+        return out.astype(dtype, copy=False) if dtype is not None else out
+
+    def select(self, names: list[str]) -> "ShardedArray":
+        """The shards of these names, in their stored order (no reading)."""
+        keep = [i for i, n in enumerate(self.names or []) if n in set(names)]
+        return ShardedArray([self.parts[i] for i in keep], [self.names[i] for i in keep])
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple) and key and key[0] is Ellipsis:
+            return ShardedArray([p[key] for p in self.parts], self.names)
+        if isinstance(key, slice):
+            key = np.arange(*key.indices(len(self)))
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        scalar = idx.ndim == 0
+        idx = np.atleast_1d(idx).astype(np.int64)
+        idx = np.where(idx < 0, idx + len(self), idx)
+        shard = np.searchsorted(self.offsets, idx, side="right") - 1
+        out = np.empty((len(idx), *self.shape[1:]), self.dtype)
+        for s in np.unique(shard):
+            m = shard == s
+            local = idx[m] - self.offsets[s]
+            order = np.argsort(local, kind="stable")  # ascending reads from the file
+            rows = np.empty((len(local), *self.shape[1:]), self.dtype)
+            rows[order] = self.parts[s][local[order]]
+            out[m] = rows
+        return out[0] if scalar else out
+
+    def min(self) -> float:
+        return min(float(p.min()) for p in self.parts)
+
+    def max(self) -> float:
+        return max(float(p.max()) for p in self.parts)
 
 
 def _sha256(path: Path) -> str:
@@ -126,7 +211,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _intact(path: Path) -> bool:
-    """The cache file matches the hash recorded when it was written (truncated or altered files do not)."""
-    rec = _hash_file(path)
-    return rec.is_file() and rec.read_text().strip() == _sha256(path)
+def _intact(folder: Path) -> bool:
+    """Every array of the shard matches the hash recorded when it was written (a truncated or altered file,
+    or a shard whose hashes file is missing, does not)."""
+    try:
+        recorded = json.loads((folder / "sha256.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return set(recorded) == set(ARRAYS) and all(_sha256(folder / f"{k}.npy") == v for k, v in recorded.items())

@@ -49,11 +49,13 @@ class SubPixelUpsample(nn.Module):
     two halves are interleaved along time. onnxruntime's transposed convolution has no fast CPU kernel.
     """
 
-    def __init__(self, m: nn.ConvTranspose1d, bn: nn.BatchNorm1d | None = None, relu: bool = False) -> None:
+    def __init__(self, m: nn.ConvTranspose1d, bn: nn.BatchNorm1d | None = None, relu: bool = False,
+                 interleave: bool = True) -> None:  # fmt: skip
         """bn, relu: the batch norm (eval statistics) and ReLU that follow `m`, folded in: both act per channel
-        and sample, so they commute with the interleave, and the convolution fuses with the ReLU."""
+        and sample, so they commute with the interleave, and the convolution fuses with the ReLU.
+        interleave=False returns the two phases as channels (even outputs, then odd), for a PolyphaseConv."""
         super().__init__()
-        self.relu = relu
+        self.relu, self.interleave = relu, interleave
         c_in, c_out = m.in_channels, m.out_channels
         self.c_out = c_out
         self.conv = nn.Conv2d(c_in, 2 * c_out, (1, 3), padding=(0, 1), bias=m.bias is not None)
@@ -80,8 +82,52 @@ class SubPixelUpsample(nn.Module):
         z = self.conv(x)  # (batch, 2 * c_out, 1, length)
         if self.relu:
             z = torch.relu(z)
-        n, _, h, length = z.shape  # (batch, phase and channel, 1, length) -> (batch, channel, 1, 2 * length)
-        return z.reshape(n, 2, self.c_out, h, length).permute(0, 2, 3, 4, 1).reshape(n, self.c_out, h, 2 * length)
+        return interleave(z, self.c_out) if self.interleave else z
+
+
+def interleave(z: torch.Tensor, channels: int) -> torch.Tensor:
+    """(batch, 2 * channels [even phase, then odd], 1, length) -> (batch, channels, 1, 2 * length)."""
+    n, _, h, length = z.shape
+    return z.reshape(n, 2, channels, h, length).permute(0, 2, 3, 4, 1).reshape(n, channels, h, 2 * length)
+
+
+class PolyphaseConv(nn.Module):
+    """A stride-1 'same' Conv1d applied to a signal given as its two phases (channels: even samples, then odd;
+    half the length), with its output's phases interleaved: the full-rate input is never formed.
+
+    Output sample 2m + p reads input samples 2m + p + k - P (P the padding), that is phase (p + k - P) mod 2 at
+    position m + floor((p + k - P) / 2): one convolution over the stacked phases, with twice the output
+    channels, computes both output phases. After a SubPixelUpsample this saves interleaving the wide
+    feature map; only the narrow output (the reconstructed leads) is interleaved.
+    """
+
+    def __init__(self, conv: nn.Conv1d) -> None:
+        super().__init__()
+        k_len, pad = conv.kernel_size[0], conv.padding[0]
+        c, o = conv.in_channels, conv.out_channels
+        reach = max(-((0 - pad) // 2), (k_len - pad) // 2)  # positions m - reach .. m + reach
+        w = conv.weight.detach()
+        k = torch.zeros(2 * o, 2 * c, 1, 2 * reach + 1, dtype=w.dtype)
+        for p in (0, 1):
+            for j in range(k_len):
+                s = p + j - pad
+                r, d = s % 2, s // 2
+                k[p * o : (p + 1) * o, r * c : (r + 1) * c, 0, d + reach] += w[:, :, j]
+        self.out = o
+        self.conv = nn.Conv2d(2 * c, 2 * o, (1, 2 * reach + 1), padding=(0, reach), bias=conv.bias is not None)
+        with torch.no_grad():
+            self.conv.weight.copy_(k)
+            if conv.bias is not None:
+                self.conv.bias.copy_(conv.bias.detach().repeat(2))
+
+    @staticmethod
+    def applies(m: nn.Module) -> bool:
+        return (isinstance(m, nn.Conv1d) and m.stride == (1,) and m.dilation == (1,) and m.groups == 1
+                and m.padding_mode == "zeros" and isinstance(m.padding, tuple)
+                and m.padding[0] == m.kernel_size[0] // 2 and m.kernel_size[0] % 2 == 1)  # fmt: skip
+
+    def forward(self, phases: torch.Tensor) -> torch.Tensor:
+        return interleave(self.conv(phases), self.out)
 
 
 def _fold_upsampling(seq: nn.Sequential) -> None:
@@ -93,6 +139,9 @@ def _fold_upsampling(seq: nn.Sequential) -> None:
         bn, act = layers[i + 1], layers[i + 2]
         if isinstance(bn, nn.BatchNorm1d) and bn.track_running_stats and bn.affine and isinstance(act, nn.ReLU):
             seq[i], seq[i + 1], seq[i + 2] = SubPixelUpsample(m, bn, relu=True), nn.Identity(), nn.Identity()
+            if i + 3 < len(layers) and PolyphaseConv.applies(layers[i + 3]):  # the next convolution on phases
+                seq[i] = nn.Sequential(SubPixelUpsample(m, bn, relu=True, interleave=False), PolyphaseConv(layers[i + 3]))
+                seq[i + 3] = nn.Identity()
 
 
 def _twin(m: nn.Module) -> nn.Module:

@@ -3,28 +3,41 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ..registry import Registry
 
 ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
+NORMS = ("batch", "group")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """batch: BatchNorm1d (statistics of the batch; under DDP on CUDA made SyncBatchNorm); group: GroupNorm in
+    up to 8 groups, which depends on each window alone, so that the batch's size and split do not matter."""
+    if kind == "batch":
+        return nn.BatchNorm1d(channels)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(channels, 8), channels)
+    raise ValueError(f"unknown norm {kind!r}; choose one of: {', '.join(NORMS)}")
 
 
 class ResBlock1d(nn.Module):
     """Two 'same' convolutions with batch norm and a skip connection; stride > 1 downsamples."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, norm: str = "batch") -> None:
         super().__init__()
         pad = kernel // 2
         self.conv1 = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, bias=False)
-        self.bn1 = nn.BatchNorm1d(c_out)
+        self.bn1 = norm_layer(norm, c_out)
         self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=pad, bias=False)
-        self.bn2 = nn.BatchNorm1d(c_out)
+        self.bn2 = norm_layer(norm, c_out)
         self.skip = (
             nn.Identity()
             if stride == 1 and c_in == c_out
-            else nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm1d(c_out))
+            else nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), norm_layer(norm, c_out))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,16 +52,17 @@ class ResNet1d(nn.Module):
     widths: channels per stage; the output has widths[-1] channels and length samples / 2**(len(widths)-1).
     """
 
-    def __init__(self, in_leads: int = 1, widths: tuple[int, ...] = (16, 32, 64), kernel: int = 7) -> None:
+    def __init__(self, in_leads: int = 1, widths: tuple[int, ...] = (16, 32, 64), kernel: int = 7,
+                 norm: str = "batch") -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv1d(in_leads, widths[0], kernel, padding=kernel // 2, bias=False),
-            nn.BatchNorm1d(widths[0]),
+            norm_layer(norm, widths[0]),
             nn.ReLU(),
         )
         blocks, c = [], widths[0]
         for i, w in enumerate(widths):
-            blocks.append(ResBlock1d(c, w, kernel, stride=1 if i == 0 else 2))
+            blocks.append(ResBlock1d(c, w, kernel, stride=1 if i == 0 else 2, norm=norm))
             c = w
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = widths[-1]

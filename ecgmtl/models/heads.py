@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .encoders import norm_layer
+
 
 class ClassificationHead(nn.Module):
     """Pooled features (average and max over time) joined with the RR features -> class logits.
@@ -34,12 +36,12 @@ class ReconstructionHead(nn.Module):
     """Upsamples the feature map back to the input: (batch, channels, samples / reduction) ->
     (batch, out_leads, samples). Each stage doubles the length with a transposed convolution."""
 
-    def __init__(self, channels: int, reduction: int, out_leads: int = 1, kernel: int = 7) -> None:
+    def __init__(self, channels: int, reduction: int, out_leads: int = 1, kernel: int = 7, norm: str = "batch") -> None:
         super().__init__()
         layers, c = [], channels
         r = reduction
         while r > 1:
-            layers += [nn.ConvTranspose1d(c, c // 2, 4, stride=2, padding=1), nn.BatchNorm1d(c // 2), nn.ReLU()]
+            layers += [nn.ConvTranspose1d(c, c // 2, 4, stride=2, padding=1), norm_layer(norm, c // 2), nn.ReLU()]
             c, r = c // 2, r // 2
         layers.append(nn.Conv1d(c, out_leads, kernel, padding=kernel // 2))
         self.net = nn.Sequential(*layers)

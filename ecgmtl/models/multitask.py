@@ -31,6 +31,7 @@ class ModelConfig:
     use_rr: bool = True
     sharing: str = "hard"  # hard, soft or none (see the module docstring)
     soft_coef: float = 1e-2  # soft sharing: coefficient of sum ||theta_cls - theta_rec||^2 over encoder parameters
+    norm: str = "batch"  # batch or group (batch-independent; see encoders.norm_layer)
 
 
 class MultiTaskModel(nn.Module):
@@ -46,7 +47,7 @@ class MultiTaskModel(nn.Module):
         self.cfg = cfg
 
         def encoder() -> nn.Module:
-            return ENCODERS.get(cfg.encoder)(in_leads=in_leads, widths=tuple(cfg.widths), kernel=cfg.kernel)
+            return ENCODERS.get(cfg.encoder)(in_leads=in_leads, widths=tuple(cfg.widths), kernel=cfg.kernel, norm=cfg.norm)
 
         if cfg.sharing == "hard":
             self.encoder = encoder()
@@ -58,7 +59,7 @@ class MultiTaskModel(nn.Module):
             self.encoders = nn.ModuleDict({"classification": first, "reconstruction": second})
         c, r = first.out_channels, first.reduction
         self.classifier = ClassificationHead(c, n_rr if cfg.use_rr else 0, n_classes, cfg.head_hidden, cfg.dropout)
-        self.reconstructor = ReconstructionHead(c, r, in_leads, cfg.kernel)
+        self.reconstructor = ReconstructionHead(c, r, in_leads, cfg.kernel, cfg.norm)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters both tasks' gradients reach: the encoder under hard sharing, none otherwise."""

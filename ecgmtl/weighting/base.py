@@ -46,22 +46,32 @@ class Weighting(nn.Module):
 
 def task_gradients(losses: dict[str, torch.Tensor], shared: list[nn.Parameter]) -> dict[str, torch.Tensor]:
     """Each task's gradient on the shared parameters, flattened into one vector per task."""
+    from ..distributed import all_sum
+
     out = {}
     for t, loss in losses.items():
         g = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True)
-        out[t] = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(g, shared)])
+        flat = torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(g, shared)])
+        out[t] = all_sum(flat)  # under DDP, the global batch's task gradient on every rank
     return out
 
 
 def backward_with_shared_grad(total: torch.Tensor, shared: list[nn.Parameter], grad: torch.Tensor) -> None:
     """Backward `total` for the task-specific parameters, then set the shared ones' gradient to `grad`,
-    plus whatever they held before (a penalty's gradient, taken outside the weighting)."""
+    plus whatever they held before (a penalty's gradient, taken outside the weighting).
+
+    Under DDP `grad` is already global (see task_gradients) while the rest are this rank's parts that the
+    trainer sums over ranks afterwards, so each rank keeps grad / world here."""
+    from ..distributed import world_size
+
     before = [None if p.grad is None else p.grad.clone() for p in shared]
     total.backward()
-    offset = 0
+    offset, world = 0, world_size()
     for p, b in zip(shared, before):
         n = p.numel()
         g = grad[offset : offset + n].view_as(p).clone()
+        if world > 1:
+            g = g / world
         p.grad = g if b is None else g + b
         offset += n
 

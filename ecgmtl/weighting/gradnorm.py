@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..distributed import all_sum
 from .base import WEIGHTINGS, Weighting
 
 
@@ -33,8 +34,8 @@ class GradNorm(Weighting):
         L = torch.stack([losses[t] for t in self.tasks])
         if not bool((self.initial > 0).all()):
             self.initial.copy_(L.detach())
-        norms = torch.stack([
-            torch.autograd.grad(L[i], last_shared, retain_graph=True)[0].norm() for i in range(len(self.tasks))
+        norms = torch.stack([  # the global batch's gradient under DDP
+            all_sum(torch.autograd.grad(L[i], last_shared, retain_graph=True)[0]).norm() for i in range(len(self.tasks))
         ])  # fmt: skip
         G = self.w * norms  # |grad_W (w_i L_i)| = w_i |grad_W L_i|, differentiable in w
         ratio = L.detach() / self.initial
