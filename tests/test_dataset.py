@@ -65,3 +65,22 @@ def test_sharded_array_reads_rows_like_the_concatenated_array(cache):
     sub = ds.subset(["101"])
     assert isinstance(sub.windows, ShardedArray) and len(sub.windows.parts) == 1
     np.testing.assert_array_equal(np.asarray(sub.windows), full[ds.record == "101"])
+
+
+def test_processes_building_the_same_shards_at_once_agree(tmp_path):
+    """torchrun ranks on a cold cache all build the same shards: each finishes, none is left half-written."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from pathlib import Path; from ecgmtl.data.mitdb import load_beats; "
+            "from ecgmtl.preprocess import PreprocessConfig; "
+            "ds = load_beats(Path(sys.argv[1]), ['100', '101', '103'], PreprocessConfig(), Path(sys.argv[2])); "
+            "print(float(np.asarray(ds.windows).sum()))")  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(MITDB), str(tmp_path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    assert len({o.strip() for o, _ in outs}) == 1
+    assert len(list(tmp_path.glob("mitdb-*"))) == 3 and not list(tmp_path.glob(".mitdb-*"))
+    ref = load_beats(MITDB, ["100", "101", "103"], PreprocessConfig(), None)
+    assert float(np.asarray(ref.windows).sum()) == float(outs[0][0])

@@ -140,9 +140,15 @@ def _write_shard(folder: Path, arrays: dict) -> None:
         for k, a in arrays.items():
             np.save(tmp / f"{k}.npy", np.ascontiguousarray(a), allow_pickle=False)
         (tmp / "sha256.json").write_text(json.dumps({k: _sha256(tmp / f"{k}.npy") for k in arrays}))
-        if folder.exists():  # damaged, or written meanwhile by another process
+        if folder.exists():  # written meanwhile by another process (e.g. another torchrun rank), or damaged
+            if _intact(folder):
+                return
             shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process put its copy there first
+            if not _intact(folder):
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
