@@ -8,6 +8,7 @@ from ..errors import RecordError
 
 DATABASES = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptb-xl", "ptbxl": "ptb-xl"}
 FOLDERS = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptbxl"}
+EXTRA_FILES = {"ptb-xl": ("ptbxl_database.csv", "scp_statements.csv")}
 
 
 def download(database: str, data_dir: Path) -> Path:
@@ -24,6 +25,10 @@ def download(database: str, data_dir: Path) -> Path:
 
     try:
         wfdb.dl_database(name, str(dest))
+        if name == "ptb-xl":  # its tables are not WFDB files, so dl_database leaves them behind
+            from wfdb.io.download import dl_files
+
+            dl_files(name, str(dest), list(EXTRA_FILES[name]))
     except Exception as e:
         first = (str(e).splitlines() or [type(e).__name__])[0][:150]
         raise RecordError(f"cannot download {name} from PhysioNet ({first}); are you offline?") from None
