@@ -45,6 +45,9 @@ def check_config(cfg: Config) -> None:
     t, s = cfg.train, cfg.schedule
     from .models.encoders import NORMS
 
+    if cfg.model.encoder in ("transformer", "hybrid") and cfg.model.widths[-1] % 4:
+        raise ConfigError(f"model.widths[-1] ({cfg.model.widths[-1]}) is the {cfg.model.encoder}'s width and must "
+                          "divide into its 4 attention heads")  # fmt: skip
     if cfg.model.norm not in NORMS:
         raise ConfigError(f"unknown model.norm {cfg.model.norm!r}; choose one of: {', '.join(NORMS)}")
     if t.precision not in PRECISIONS:

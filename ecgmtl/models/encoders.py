@@ -70,3 +70,126 @@ class ResNet1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
+
+
+class XResBlock1d(nn.Module):
+    """xresnet's block (He et al. 2019, "bag of tricks"): two convolutions, the second norm's scale starting at
+    zero (the block starts as the identity), and a shortcut that average-pools before its 1x1 convolution."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, norm: str = "batch") -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False), norm_layer(norm, c_out),
+            nn.ReLU(), nn.Conv1d(c_out, c_out, kernel, padding=kernel // 2, bias=False), norm_layer(norm, c_out),
+        )  # fmt: skip
+        nn.init.zeros_(self.body[-1].weight)
+        pool = nn.AvgPool1d(stride, ceil_mode=True) if stride > 1 else nn.Identity()
+        conv = nn.Identity() if c_in == c_out else nn.Sequential(nn.Conv1d(c_in, c_out, 1, bias=False), norm_layer(norm, c_out))
+        self.skip = nn.Sequential(pool, conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+@ENCODERS.register("xresnet1d")
+class XResNet1d(nn.Module):
+    """An xresnet1d-style CNN (the strong PTB-XL baseline family of Strodthoff et al. 2020): a three-convolution
+    stem (the first with stride 2) and a max pool, then one XResBlock1d per stage, each stage after the first
+    halving the length. Output: widths[-1] channels, length samples / (4 * 2**(len(widths)-1))."""
+
+    def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (64, 128, 256), kernel: int = 5,
+                 norm: str = "batch") -> None:  # fmt: skip
+        super().__init__()
+        stem_c = max(widths[0] // 2, 8)
+        layers, c = [], in_leads
+        for i, w in enumerate((stem_c, stem_c, widths[0])):
+            layers += [nn.Conv1d(c, w, kernel, stride=2 if i == 0 else 1, padding=kernel // 2, bias=False),
+                       norm_layer(norm, w), nn.ReLU()]  # fmt: skip
+            c = w
+        self.stem = nn.Sequential(*layers, nn.MaxPool1d(3, stride=2, padding=1))
+        blocks = [XResBlock1d(c, w, kernel, stride=1 if i == 0 else 2, norm=norm) for i, (c, w) in
+                  enumerate(zip((widths[0], *widths[:-1]), widths))]  # fmt: skip
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = widths[-1]
+        self.reduction = 4 * 2 ** (len(widths) - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(x))
+
+
+class PreNormBlock(nn.Module):
+    """A pre-norm Transformer block: x + attention(LayerNorm(x)), then x + MLP(LayerNorm(x)). Attention is
+    written out (softmax(q k^T / sqrt(d)) v) so that it exports to ONNX as plain operators."""
+
+    def __init__(self, dim: int, heads: int = 4, mlp: int = 2, dropout: float = 0.1) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"transformer width {dim} must divide into {heads} heads")
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, tokens, dim)
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.heads), dim=-1)
+        x = x + self.drop(self.proj((att @ v).transpose(1, 2).reshape(b, t, d)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """(length, dim) sine/cosine position codes (Vaswani et al. 2017)."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+    return pe
+
+
+@ENCODERS.register("transformer")
+class TransformerEncoder1d(nn.Module):
+    """A convolutional patch embedding (kernel = stride = patch samples, patch = max(4, 2**(len(widths)-1))),
+    sine position codes, then len(widths) pre-norm Transformer blocks of width widths[-1]. Output: (batch,
+    widths[-1], samples / patch), a feature map like the CNNs'. `kernel` is unused: the patch and attention
+    set the receptive field."""
+
+    MAX_TOKENS = 4096
+
+    def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (64, 64, 64), kernel: int = 7,
+                 norm: str = "batch", heads: int = 4) -> None:  # fmt: skip
+        super().__init__()
+        dim = widths[-1]
+        self.reduction = max(4, 2 ** (len(widths) - 1))
+        self.embed = nn.Sequential(nn.Conv1d(in_leads, dim, self.reduction, stride=self.reduction), norm_layer(norm, dim))
+        self.register_buffer("positions", sinusoidal_positions(self.MAX_TOKENS, dim), persistent=False)
+        self.blocks = nn.Sequential(*[PreNormBlock(dim, heads) for _ in widths])
+        self.norm = nn.LayerNorm(dim)
+        self.out_channels = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.embed(x).transpose(1, 2)  # (batch, tokens, dim)
+        z = z + self.positions[: z.shape[1]]
+        return self.norm(self.blocks(z)).transpose(1, 2)
+
+
+@ENCODERS.register("hybrid")
+class HybridEncoder1d(nn.Module):
+    """The residual CNN (local wave shapes), then pre-norm Transformer blocks over its feature map (rhythm and
+    relations across the record), with sine position codes. Output as ResNet1d's."""
+
+    def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (32, 64, 128), kernel: int = 7,
+                 norm: str = "batch", heads: int = 4, depth: int = 2) -> None:  # fmt: skip
+        super().__init__()
+        self.cnn = ResNet1d(in_leads, widths, kernel, norm)
+        dim = widths[-1]
+        self.register_buffer("positions", sinusoidal_positions(TransformerEncoder1d.MAX_TOKENS, dim), persistent=False)
+        self.blocks = nn.Sequential(*[PreNormBlock(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.out_channels, self.reduction = dim, self.cnn.reduction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.cnn(x).transpose(1, 2)
+        z = z + self.positions[: z.shape[1]]
+        return self.norm(self.blocks(z)).transpose(1, 2)

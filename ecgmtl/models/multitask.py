@@ -23,7 +23,7 @@ SHARING = ("hard", "soft", "none")
 class ModelConfig:
     """Architecture arguments; saved in every checkpoint so that loading needs nothing else."""
 
-    encoder: str = "resnet1d"
+    encoder: str = "resnet1d"  # resnet1d, xresnet1d, transformer or hybrid (CNN then Transformer blocks)
     widths: list[int] = field(default_factory=lambda: [16, 32, 64])
     kernel: int = 7
     head_hidden: int = 64
@@ -58,6 +58,7 @@ class MultiTaskModel(nn.Module):
             second.load_state_dict(first.state_dict())
             self.encoders = nn.ModuleDict({"classification": first, "reconstruction": second})
         c, r = first.out_channels, first.reduction
+        self.reduction = r
         self.classifier = ClassificationHead(c, n_rr if cfg.use_rr else 0, n_classes, cfg.head_hidden, cfg.dropout)
         self.reconstructor = ReconstructionHead(c, r, in_leads, cfg.kernel, cfg.norm)
 
@@ -89,13 +90,21 @@ class MultiTaskModel(nn.Module):
         return float((a - b).norm() / (0.5 * (a.norm() + b.norm())).clamp_min(1e-12))
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        length = x.shape[-1]
+        pad = -length % self.reduction  # a window that the encoder's reduction does not divide: zero-padded
+        if pad:
+            x = torch.nn.functional.pad(x, (0, pad))
         if self.cfg.sharing == "hard":
             feats = self.encoder(x)
-            return {"logits": self.classifier(feats, rr), "reconstruction": self.reconstructor(feats)}
-        return {
-            "logits": self.classifier(self.encoders["classification"](x), rr),
-            "reconstruction": self.reconstructor(self.encoders["reconstruction"](x)),
-        }
+            out = {"logits": self.classifier(feats, rr), "reconstruction": self.reconstructor(feats)}
+        else:
+            out = {
+                "logits": self.classifier(self.encoders["classification"](x), rr),
+                "reconstruction": self.reconstructor(self.encoders["reconstruction"](x)),
+            }
+        if pad:
+            out["reconstruction"] = out["reconstruction"][..., :length]
+        return out
 
 
 def build_model(cfg: ModelConfig, in_leads: int, n_rr: int, n_classes: int) -> MultiTaskModel:
