@@ -124,12 +124,15 @@ def _train_rate(tr, steps: int, with_data: bool, warmup: int = 5) -> float:
 
     idx = tr._epoch_indices()
     bs = tr.cfg.train.batch_size
-    fixed = tr._batch(idx[:bs])
+    def batch(part):  # indices and jitter to the device, then the windows, as an epoch does
+        return tr._batch(*tr._on_device([(part, tr._jitter(len(part)))])[0])
+
+    fixed = batch(idx[:bs])
     scales = {"classification": 1.0, "reconstruction": 0.5}
 
     def one(i: int) -> None:
         s = (i * bs) % (len(idx) - bs)
-        tr._step(1, *(tr._batch(idx[s : s + bs]) if with_data else fixed), scales)
+        tr._step(1, *(batch(idx[s : s + bs]) if with_data else fixed), scales)
 
     sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
     for i in range(warmup):

@@ -46,14 +46,14 @@ class Context:
 SINGLE = Context()
 
 
-def from_environment(device: str) -> Context:
+def from_environment(device: torch.device) -> Context:
     """The torchrun environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) -> an initialised process
-    group (nccl on CUDA, gloo on the CPU); SINGLE when not launched by torchrun."""
+    group (nccl for a CUDA `device`, gloo on the CPU); SINGLE when not launched by torchrun."""
     if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
         return SINGLE
     ctx = Context(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
-        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        cuda = device.type == "cuda"
         if cuda:
             torch.cuda.set_device(ctx.local_rank)
         dist.init_process_group("nccl" if cuda else "gloo")

@@ -207,7 +207,6 @@ def verify(path: str, wrapper: nn.Module, x: torch.Tensor, rr: torch.Tensor, tol
     return {"max_abs_diff": diff, "tolerance": tol}
 
 
-
 # Kept in fp32 in the FP16 variant: reductions and normalisations, and every node from the softmax on (the
 # probabilities, the temperature and the hard constraints).
 FP32_OPS = ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceL2", "Softmax", "LayerNormalization",

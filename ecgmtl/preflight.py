@@ -16,11 +16,13 @@ from .errors import ConfigError, RecordError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp64")
 
+
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range."""
     from .constraints import check_constraints
     from .data.mitdb import CLASSES, resolve_records
     from .models import ENCODERS
+    from .models.encoders import ATTENTION_ENCODERS, ATTENTION_HEADS, NORMS
     from .models.multitask import SHARING
     from .schedules import check_schedule
     from .weighting import WEIGHTINGS
@@ -43,11 +45,9 @@ def check_config(cfg: Config) -> None:
             raise ConfigError(f"weighting {cfg.weighting.name} needs both tasks' gradients in one step; "
                               "use schedule.alternate=none and schedule.step=summed with it")  # fmt: skip
     t, s = cfg.train, cfg.schedule
-    from .models.encoders import NORMS
-
-    if cfg.model.encoder in ("transformer", "hybrid") and cfg.model.widths[-1] % 4:
+    if cfg.model.encoder in ATTENTION_ENCODERS and cfg.model.widths[-1] % ATTENTION_HEADS:
         raise ConfigError(f"model.widths[-1] ({cfg.model.widths[-1]}) is the {cfg.model.encoder}'s width and must "
-                          "divide into its 4 attention heads")  # fmt: skip
+                          f"divide into its {ATTENTION_HEADS} attention heads")  # fmt: skip
     if cfg.model.norm not in NORMS:
         raise ConfigError(f"unknown model.norm {cfg.model.norm!r}; choose one of: {', '.join(NORMS)}")
     if t.precision not in PRECISIONS:

@@ -25,7 +25,8 @@ from .models import build_model
 from .preprocess import RR_FEATURES
 from .constraints import HardProjection, resolve, soft_penalty
 from .schedules import batch_tasks, lr_factor, step_groups, task_scales
-from .distributed import SINGLE, Context, all_sum, check_batch, device_for, global_value, sum_gradients
+from .distributed import (SINGLE, Context, all_sum, barrier, check_batch, device_for, from_environment, global_value,
+                          shutdown, sum_gradients)  # fmt: skip
 from .weighting import WEIGHTINGS
 
 TASKS = ("classification", "reconstruction")
@@ -149,6 +150,8 @@ class Trainer:
         self.rr = _host(torch.from_numpy(rr_std), pin).to(self.data_device, self.dtype)
         self.y = _host(torch.from_numpy(train.labels), pin).to(self.data_device)
         self.bf16 = use_bf16(cfg.train.precision, dev)
+        self.placement = {"device": str(dev), "data_on_device": self.data_device == dev, "memory_mapped": self.mapped,
+                          "bf16_autocast": self.bf16, "compiled": cfg.train.compile, "world_size": ctx.world}  # fmt: skip
         self.labels_np = train.labels
         self.val = val
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
@@ -241,7 +244,7 @@ class Trainer:
             idx = idx[keep]
         return self.rng.permutation(idx) if shuffle else idx
 
-    def _batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    def _batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """This rank's (beat indices, jitter) per step. One process: the epoch's order, batch_size at a time,
         jitter drawn with the batch. Under torch.distributed: the kept beats ordered by a DistributedSampler
         (set_epoch), and the jitter of each global batch drawn on every rank; each rank takes its part."""
@@ -249,7 +252,8 @@ class Trainer:
             idx = self._epoch_indices()
             bs = self.cfg.train.batch_size
             # the jitter drawn batch by batch, as the batches come (the generator's sequence is unchanged)
-            return [(idx[s : s + bs], self._jitter(len(idx[s : s + bs]))) for s in range(0, len(idx), bs)]
+            parts = [idx[s : s + bs] for s in range(0, len(idx), bs)]
+            return [(part, self._jitter(len(part))) for part in parts]
         from torch.utils.data import DistributedSampler
 
         kept = self._epoch_indices(shuffle=False)
@@ -277,13 +281,10 @@ class Trainer:
         shift = torch.from_numpy(np.concatenate([s for _, s in batches])).to(self.device)
         return [(b[0], idx[sizes[k] : sizes[k + 1]], shift[sizes[k] : sizes[k + 1]]) for k, b in enumerate(batches)]
 
-    def _batch(self, idx: np.ndarray, i: torch.Tensor | None = None, shift: torch.Tensor | None = None):
+    def _batch(self, idx: np.ndarray, i: torch.Tensor, shift: torch.Tensor):
         """Windows randomly shifted by up to `margin` samples (the detector's offset at prediction). `i` and
-        `shift`: idx and its jitter already on the devices (see _on_device); drawn here when not given."""
+        `shift`: idx and its jitter on the devices (see _on_device)."""
         dev = self.device
-        if i is None:
-            i = torch.from_numpy(idx).to(self.data_device)
-            shift = torch.from_numpy(self._jitter(len(idx))).to(dev)
         x = torch.from_numpy(self.x[idx]).to(dev, self.dtype) if self.mapped else self.x[i].to(dev, non_blocking=True)
         rr, y = (a[i].to(dev, non_blocking=True) for a in (self.rr, self.y))
         cols = shift[:, None, None] + torch.arange(self.window, device=dev)[None, None, :]
@@ -456,8 +457,7 @@ class Trainer:
         if not resume:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(dump_yaml(self.cfg))
-            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta, self.device, self.data_device == self.device, self.bf16,
-                                                                   self.ctx.world, self.mapped), indent=1))
+            (self.out / "run.json").write_text(json.dumps(run_record(self.cfg, self.meta, self.placement), indent=1))
             log.write_text("")
         for epoch in range(self.epoch, self.cfg.schedule.epochs):
             t0 = time.time()
@@ -507,9 +507,9 @@ class Trainer:
         print(f"resuming {self.out} after epoch {self.epoch}", file=sys.stderr)
 
 
-def run_record(cfg: Config, meta: dict, device: torch.device | None = None, data_on_device: bool = True,
-               bf16: bool = False, world: int = 1, mapped: bool = False) -> dict:
-    """What makes a run repeatable: seed, code and library versions, the data's hash."""
+def run_record(cfg: Config, meta: dict, placement: dict) -> dict:
+    """What makes a run repeatable: seed, code and library versions, the data's hash; and where it ran
+    (`placement`: device, data on the device or memory-mapped, bf16, compiled, number of processes)."""
     import platform
 
     from .doctor import versions
@@ -525,12 +525,7 @@ def run_record(cfg: Config, meta: dict, device: torch.device | None = None, data
         "train_records": meta["train_records"],
         "val_records": meta["val_records"],
         "data_loader_workers": 0,  # the arrays live in memory (or on the device): no worker processes to seed
-        "device": str(device) if device is not None else cfg.train.device,
-        "data_on_device": data_on_device,
-        "memory_mapped": mapped,
-        "bf16_autocast": bf16,
-        "compiled": cfg.train.compile,
-        "world_size": world,
+        **placement,
     }
 
 
@@ -538,10 +533,8 @@ def train(cfg: Config, out: Path, progress: bool = True, resume: bool = False) -
     """Check everything that can be checked first, then train (or resume) into the run folder `out`."""
     from .preflight import check_config, check_output, check_resume
 
-    from .distributed import barrier, from_environment, shutdown
-
     check_config(cfg)
-    ctx = from_environment(cfg.train.device)  # torchrun: one process per GPU (or CPU share), same command
+    ctx = from_environment(resolve_device(cfg.train.device))  # torchrun: one process per GPU (or CPU share), same command
     try:
         if ctx.main:  # the other ranks write nothing, and rank 0 may already be writing
             check_output(out, cfg, resume)

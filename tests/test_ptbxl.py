@@ -42,10 +42,10 @@ def test_a_split_loads_in_millivolts_in_lead_order_and_comes_back_from_the_cache
     order = [rec.sig_name.index(lead) if lead in rec.sig_name else rec.sig_name.index(lead.lower().capitalize())
              for lead in LEADS]  # fmt: skip
     np.testing.assert_allclose(ds.signals[0], rec.p_signal[:, order].T, atol=1e-6)
-    (npz,) = tmp_path.glob("ptbxl-100-test-*.npz")
+    (stored,) = tmp_path.glob("ptbxl-100-test-*/signals.npy")
     again = load_ptbxl(PTBXL, "test", 100, tmp_path)
     np.testing.assert_array_equal(again.signals, ds.signals)
-    npz.write_bytes(npz.read_bytes()[:100])  # damaged: rebuilt, not trusted
+    stored.write_bytes(stored.read_bytes()[:100])  # damaged: rebuilt, not trusted
     np.testing.assert_array_equal(load_ptbxl(PTBXL, "test", 100, tmp_path).targets, ds.targets)
 
 

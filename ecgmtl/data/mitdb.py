@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from ..errors import RecordError
 from ..preprocess import PreprocessConfig, extract_beats
 from ..record import read_record, select_lead
+from .cache import read_shard, write_shard
 
 CLASSES = ("N", "S", "V", "F", "Q")
 AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
@@ -115,42 +115,14 @@ def _record_shard(db: Path, name: str, pcfg: PreprocessConfig, cache: Path | Non
         json.dumps([CACHE_VERSION, data_fingerprint(db, [name]), name, asdict(pcfg), margin]).encode()
     ).hexdigest()[:20]
     folder = cache / f"mitdb-{name}-{key}"
-    if _intact(folder):
-        try:
-            return _open_shard(folder)
-        except (OSError, ValueError):  # a damaged shard is rebuilt below
-            pass
-    _write_shard(folder, dict(zip(ARRAYS, _record_beats(db, name, pcfg, margin))))
-    return _open_shard(folder)  # memory-mapped, so that building a large dataset holds one record at a time
-
-
-def _open_shard(folder: Path) -> dict:
-    return {k: np.load(folder / f"{k}.npy", mmap_mode="r" if k == "windows" else None, allow_pickle=False)
-            for k in ARRAYS}  # fmt: skip
-
-
-def _write_shard(folder: Path, arrays: dict) -> None:
-    """Written in a temporary folder beside it and renamed; the hashes file is the last thing written."""
-    import shutil
-    import tempfile
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        for k, a in arrays.items():
-            np.save(tmp / f"{k}.npy", np.ascontiguousarray(a), allow_pickle=False)
-        (tmp / "sha256.json").write_text(json.dumps({k: _sha256(tmp / f"{k}.npy") for k in arrays}))
-        if folder.exists():  # written meanwhile by another process (e.g. another torchrun rank), or damaged
-            if _intact(folder):
-                return
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process put its copy there first
-            if not _intact(folder):
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    arrays = read_shard(folder, ARRAYS, mapped=("windows",))
+    if arrays is None:
+        write_shard(folder, dict(zip(ARRAYS, _record_beats(db, name, pcfg, margin))))
+        # read back memory-mapped, so that building a large dataset holds one record at a time
+        arrays = read_shard(folder, ARRAYS, mapped=("windows",))
+    if arrays is None:
+        raise RecordError(f"the dataset cache shard {folder} could not be written and read back")
+    return arrays
 
 
 class ShardedArray:
@@ -207,21 +179,3 @@ class ShardedArray:
 
     def max(self) -> float:
         return max(float(p.max()) for p in self.parts)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _intact(folder: Path) -> bool:
-    """Every array of the shard matches the hash recorded when it was written (a truncated or altered file,
-    or a shard whose hashes file is missing, does not)."""
-    try:
-        recorded = json.loads((folder / "sha256.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return set(recorded) == set(ARRAYS) and all(_sha256(folder / f"{k}.npy") == v for k, v in recorded.items())

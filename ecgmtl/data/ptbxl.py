@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RecordError
+from .cache import read_shard, write_shard
 
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 FOLDS = {"train": tuple(range(1, 9)), "val": (9,), "test": (10,)}
 RATES = {100: "filename_lr", 500: "filename_hr"}
 CACHE_VERSION = 1
+SPLIT_ARRAYS = ("signals", "targets", "ecg_id", "fold")  # PtbxlSet's fields, in order
 
 
 @dataclass(frozen=True)
@@ -92,25 +94,27 @@ def multi_hot(labels: tuple[str, ...]) -> np.ndarray:
 
 def load_ptbxl(root: Path, split: str = "train", rate: int = 100, cache: Path | None = None) -> PtbxlSet:
     """The records of a split ('train': folds 1-8, 'val': 9, 'test': 10), signals in mV with the leads in
-    LEADS order, from the cache when the same records were read before (one .npz per split, with its
-    SHA-256 beside it)."""
+    LEADS order, from the cache when the same records were read before (one shard per split, see
+    ecgmtl.data.cache)."""
     if split not in FOLDS:
         raise RecordError(f"unknown PTB-XL split {split!r}; use train, val or test")
     records, _ = read_table(root, rate)
     records = [r for r in records if r.fold in FOLDS[split]]
     key = hashlib.sha256(json.dumps([CACHE_VERSION, rate, [(r.ecg_id, r.path, r.labels) for r in records]]).encode())
-    path = Path(cache) / f"ptbxl-{rate}-{split}-{key.hexdigest()[:16]}.npz" if cache else None
-    if path is not None and _intact(path):
-        with np.load(path, allow_pickle=False) as z:
-            return PtbxlSet(z["signals"], z["targets"], z["ecg_id"], z["fold"], rate)
-    if not records:
-        raise RecordError(f"no PTB-XL record of the {split} split with {rate} Hz signal files in {root}")
-    signals = np.stack([_read(Path(root) / r.path, rate) for r in records])
-    ds = PtbxlSet(signals, np.stack([multi_hot(r.labels) for r in records]),
-                  np.array([r.ecg_id for r in records], np.int64), np.array([r.fold for r in records], np.int64), rate)  # fmt: skip
-    if path is not None:
-        _write(path, ds)
-    return ds
+    folder = Path(cache) / f"ptbxl-{rate}-{split}-{key.hexdigest()[:16]}" if cache else None
+    arrays = read_shard(folder, SPLIT_ARRAYS) if folder is not None else None
+    if arrays is None:
+        if not records:
+            raise RecordError(f"no PTB-XL record of the {split} split with {rate} Hz signal files in {root}")
+        arrays = {
+            "signals": np.stack([_read(Path(root) / r.path, rate) for r in records]),
+            "targets": np.stack([multi_hot(r.labels) for r in records]),
+            "ecg_id": np.array([r.ecg_id for r in records], np.int64),
+            "fold": np.array([r.fold for r in records], np.int64),
+        }
+        if folder is not None:
+            write_shard(folder, arrays)
+    return PtbxlSet(*(arrays[k] for k in SPLIT_ARRAYS), rate)
 
 
 def _read(path: Path, rate: int) -> np.ndarray:
@@ -146,20 +150,3 @@ def sliding_windows(signals: np.ndarray, length: int, stride: int) -> np.ndarray
     if starts[-1] != total - length:
         starts.append(total - length)
     return np.stack([signals[..., s : s + length] for s in starts], axis=1)
-
-
-def _write(path: Path, ds: PtbxlSet) -> None:
-    from ..atomic import atomic_path
-    from .mitdb import _sha256
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, signals=ds.signals, targets=ds.targets, ecg_id=ds.ecg_id, fold=ds.fold)
-    with atomic_path(path.with_name(path.name + ".sha256")) as tmp:
-        tmp.write_text(_sha256(path))
-
-
-def _intact(path: Path) -> bool:
-    from .mitdb import _sha256
-
-    rec = path.with_name(path.name + ".sha256")
-    return path.is_file() and rec.is_file() and rec.read_text().strip() == _sha256(path)

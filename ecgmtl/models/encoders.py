@@ -148,6 +148,28 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
     return pe
 
 
+ATTENTION_HEADS = 4
+ATTENTION_ENCODERS = ("transformer", "hybrid")  # their width, widths[-1], must divide into ATTENTION_HEADS
+
+
+class TransformerStack(nn.Module):
+    """Sine position codes, `depth` pre-norm blocks and a final LayerNorm over a feature map: (batch, dim,
+    tokens) -> (batch, dim, tokens)."""
+
+    MAX_TOKENS = 4096
+
+    def __init__(self, dim: int, depth: int, heads: int = ATTENTION_HEADS) -> None:
+        super().__init__()
+        self.register_buffer("positions", sinusoidal_positions(self.MAX_TOKENS, dim), persistent=False)
+        self.blocks = nn.Sequential(*[PreNormBlock(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        z = feats.transpose(1, 2)
+        z = z + self.positions[: z.shape[1]]
+        return self.norm(self.blocks(z)).transpose(1, 2)
+
+
 @ENCODERS.register("transformer")
 class TransformerEncoder1d(nn.Module):
     """A convolutional patch embedding (kernel = stride = patch samples, patch = max(4, 2**(len(widths)-1))),
@@ -155,23 +177,17 @@ class TransformerEncoder1d(nn.Module):
     widths[-1], samples / patch), a feature map like the CNNs'. `kernel` is unused: the patch and attention
     set the receptive field."""
 
-    MAX_TOKENS = 4096
-
     def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (64, 64, 64), kernel: int = 7,
-                 norm: str = "batch", heads: int = 4) -> None:  # fmt: skip
+                 norm: str = "batch") -> None:  # fmt: skip
         super().__init__()
         dim = widths[-1]
         self.reduction = max(4, 2 ** (len(widths) - 1))
         self.embed = nn.Sequential(nn.Conv1d(in_leads, dim, self.reduction, stride=self.reduction), norm_layer(norm, dim))
-        self.register_buffer("positions", sinusoidal_positions(self.MAX_TOKENS, dim), persistent=False)
-        self.blocks = nn.Sequential(*[PreNormBlock(dim, heads) for _ in widths])
-        self.norm = nn.LayerNorm(dim)
+        self.stack = TransformerStack(dim, depth=len(widths))
         self.out_channels = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.embed(x).transpose(1, 2)  # (batch, tokens, dim)
-        z = z + self.positions[: z.shape[1]]
-        return self.norm(self.blocks(z)).transpose(1, 2)
+        return self.stack(self.embed(x))
 
 
 @ENCODERS.register("hybrid")
@@ -180,16 +196,11 @@ class HybridEncoder1d(nn.Module):
     relations across the record), with sine position codes. Output as ResNet1d's."""
 
     def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (32, 64, 128), kernel: int = 7,
-                 norm: str = "batch", heads: int = 4, depth: int = 2) -> None:  # fmt: skip
+                 norm: str = "batch", depth: int = 2) -> None:  # fmt: skip
         super().__init__()
         self.cnn = ResNet1d(in_leads, widths, kernel, norm)
-        dim = widths[-1]
-        self.register_buffer("positions", sinusoidal_positions(TransformerEncoder1d.MAX_TOKENS, dim), persistent=False)
-        self.blocks = nn.Sequential(*[PreNormBlock(dim, heads) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim)
-        self.out_channels, self.reduction = dim, self.cnn.reduction
+        self.stack = TransformerStack(widths[-1], depth)
+        self.out_channels, self.reduction = widths[-1], self.cnn.reduction
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.cnn(x).transpose(1, 2)
-        z = z + self.positions[: z.shape[1]]
-        return self.norm(self.blocks(z)).transpose(1, 2)
+        return self.stack(self.cnn(x))
