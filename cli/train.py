@@ -13,12 +13,13 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML config (e.g. configs/mitdb.yaml).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set train.lr=1e-3.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ (default ../shared/physionet).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ or ptbxl/ (default ../shared/physionet).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (Python, NumPy, torch).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
 ) -> None:
-    """Train the multi-task model (reconstruction + AAMI beat classes) on MIT-BIH DS1, or resume a run."""
+    """Train the multi-task model (reconstruction + classes), or resume a run: AAMI beat classes on MIT-BIH DS1
+    (configs/mitdb.yaml), or PTB-XL's 12-lead diagnostic superclasses (configs/ptbxl.yaml)."""
     from ecgmtl.config import load_config
     from ecgmtl.errors import ConfigError
 
@@ -50,6 +51,8 @@ def train(
     result = guarded(run)
     if "best_epoch" not in result:  # a torch.distributed rank other than 0: rank 0 reports
         return
+    metric = result["metric"]
     say(f"best checkpoint: {run_dir / 'best.pt'} (epoch {result['best_epoch']}, "
-        f"validation macro F1 {result['best_val_macro_f1']:.4f})")  # fmt: skip
+        f"validation {metric.replace('_', ' ').replace('macro f1', 'macro F1').replace('auc', 'AUC')} "
+        f"{result[f'best_val_{metric}']:.4f})")  # fmt: skip
     emit_json(result)

@@ -18,15 +18,27 @@ from .schedules import ScheduleConfig
 DEFAULT_VAL = ["106", "114", "124", "205", "215", "220"]
 
 
+DATASETS = ("mitdb", "ptbxl")
+
+
 @dataclass(frozen=True)
 class DataConfig:
+    """dataset mitdb: AAMI beat classes on MIT-BIH (train/val/test/jitter apply). dataset ptbxl: PTB-XL
+    superdiagnostic labels, strat_fold 1-8 / 9 / 10 (rate, crop_s, stride_s, crops_per_epoch, mask_* apply)."""
+
     dataset: str = "mitdb"
-    data_dir: Optional[str] = None  # folder holding mitdb/; default: $ECGMTL_DATA or ../shared/physionet
+    data_dir: Optional[str] = None  # folder holding mitdb/ (or ptbxl/); default: $ECGMTL_DATA or ../shared/physionet
     cache_dir: Optional[str] = None
     train: list[str] = field(default_factory=lambda: ["DS1"])  # records or split names; val records leave it
     val: list[str] = field(default_factory=lambda: list(DEFAULT_VAL))
     test: str = "DS2"
     jitter: int = 4  # random shift of training windows, samples at the model rate
+    rate: int = 100  # ptbxl: 100 or 500 Hz files
+    crop_s: float = 2.5  # ptbxl: random training crops and test windows of this length
+    stride_s: float = 1.25  # ptbxl: sliding-window stride at validation and test (maximum over windows)
+    crops_per_epoch: int = 8  # ptbxl: random crops drawn per training record per epoch
+    mask_prob: float = 0.5  # ptbxl: fraction of training windows with hidden leads (lead-masking reconstruction)
+    mask_max: int = 6  # ptbxl: up to this many leads hidden in such a window (zeroed in the input, rebuilt)
     # Training windows larger than this (MB) stay memory-mapped cache shards, read batch by batch; default:
     # half the memory available when training starts.
     memory_mb: Optional[int] = None

@@ -5,6 +5,11 @@ reconstruction -> clamp to [lower, upper]; probabilities -> the Euclidean projec
 {p : sum p = 1, lower <= p <= upper}, so they stay a distribution. Soft: a training-time penalty
 coef * mean(relu(lower - y)^2 + relu(y - upper)^2). Every declared constraint's violation rate is reported
 at evaluation (metrics.constraint_report).
+
+Multi-label (sigmoid) models take a logical constraint instead of bounds: `exclusive: NORM` says that a
+record cannot be NORM and carry a diagnosis with high probability, p(NORM) + max p(other) <= upper (default
+1). Hard: the Euclidean projection onto that set (ExclusionProjection); soft: coef * mean(relu(p(NORM) +
+max p(other) - upper)^2).
 """
 
 from __future__ import annotations
@@ -32,12 +37,25 @@ class ConstraintConfig:
     upper: Optional[float] = None
     classes: list[str] = field(default_factory=list)
     coef: float = 1.0  # soft: the penalty's coefficient
+    # Multi-label models: p(exclusive) + max p(c in classes) <= upper (default 1); classes default to the others.
+    exclusive: Optional[str] = None
 
 
-def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tuple[str, ...] | list[str]) -> None:
-    """Names, bound order and feasibility, each failure one ConfigError."""
+EXCLUSION_TOLERANCE = 1e-6  # float32 rounding of a + (upper - a): a projected output is within this of the bound
+
+
+def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tuple[str, ...] | list[str],
+                      multilabel: bool = False) -> None:  # fmt: skip
+    """Names, bound order and feasibility, each failure one ConfigError. multilabel: the model's probabilities
+    are independent sigmoids (PTB-XL), which take the exclusive constraint and no box bounds."""
     for i, c in enumerate(constraints):
         where = f"constraints[{i}]"
+        if c.exclusive is not None:
+            _check_exclusive(c, where, classes, multilabel)
+            continue
+        if multilabel and c.output == "probabilities":
+            raise ConfigError(f"{where}: bounds on probabilities apply to softmax (beat) models; a multi-label "
+                              "model takes 'exclusive: NORM' (p(NORM) + max p(other) <= 1)")  # fmt: skip
         if c.output not in OUTPUTS:
             raise ConfigError(f"{where}.output {c.output!r} is not an output; choose one of: {', '.join(OUTPUTS)}")
         if c.kind not in KINDS:
@@ -59,10 +77,35 @@ def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tupl
             for b in (c.lower, c.upper):
                 if b is not None and not 0.0 <= b <= 1.0:
                     raise ConfigError(f"{where}: probability bounds must lie in [0, 1] ({b})")
+    if sum(c.exclusive is not None and c.kind == "hard" for c in constraints) > 1:
+        raise ConfigError("more than one hard exclusive constraint; the graph projects onto one")
+    if multilabel:
+        return
     lo, hi = probability_box(resolve(constraints, classes, (0.0, 1.0)), len(classes))
     if sum(lo) > 1.0 + 1e-9 or sum(hi) < 1.0 - 1e-9 or any(a > b for a, b in zip(lo, hi)):
         raise ConfigError("the hard probability constraints leave no distribution that satisfies them all "
                           f"(lower bounds sum to {sum(lo):g}, upper bounds to {sum(hi):g})")  # fmt: skip
+
+
+def _check_exclusive(c: ConstraintConfig, where: str, classes, multilabel: bool) -> None:
+    if not multilabel:
+        raise ConfigError(f"{where}.exclusive: softmax probabilities sum to 1, so p({c.exclusive}) + max p(other) "
+                          "<= 1 always holds; the exclusive constraint is for multi-label models")  # fmt: skip
+    if c.output != "probabilities":
+        raise ConfigError(f"{where}.exclusive applies to output: probabilities")
+    if c.kind not in KINDS:
+        raise ConfigError(f"{where}.kind {c.kind!r} is unknown; choose hard or soft")
+    unknown = [k for k in [c.exclusive, *c.classes] if k not in classes]
+    if unknown:
+        raise ConfigError(f"{where}: {unknown} are not classes of this model ({', '.join(classes)})")
+    if c.exclusive in c.classes:
+        raise ConfigError(f"{where}: the exclusive class {c.exclusive} cannot also be among its 'classes'")
+    if c.lower is not None:
+        raise ConfigError(f"{where}: an exclusive constraint has an upper bound only (p + max p_other <= upper)")
+    if c.upper is not None and not 0.0 < c.upper <= 2.0:
+        raise ConfigError(f"{where}.upper must lie in (0, 2] ({c.upper})")
+    if c.kind == "soft" and not c.coef > 0:
+        raise ConfigError(f"{where}.coef must be > 0 for a soft constraint ({c.coef})")
 
 
 def resolve(constraints: list[ConstraintConfig] | tuple, classes, recon_bounds: tuple[float, float]) -> list[dict]:
@@ -75,8 +118,11 @@ def resolve(constraints: list[ConstraintConfig] | tuple, classes, recon_bounds: 
         if c.output == "reconstruction" and c.lower is None and c.upper is None:
             item["lower"], item["upper"] = float(recon_bounds[0]), float(recon_bounds[1])
         if c.output == "probabilities":
-            item["classes"] = list(c.classes or classes)
+            item["classes"] = list(c.classes or [k for k in classes if k != c.exclusive])
             item["index"] = [list(classes).index(k) for k in item["classes"]]
+        if c.exclusive is not None:
+            item.update(exclusive=c.exclusive, exclusive_index=list(classes).index(c.exclusive),
+                        upper=1.0 if c.upper is None else float(c.upper))  # fmt: skip
         out.append(item)
     return out
 
@@ -85,7 +131,7 @@ def probability_box(resolved: list[dict], n_classes: int) -> tuple[list[float], 
     """Per-class lower and upper bounds that all hard probability constraints leave (their intersection)."""
     lo, hi = [0.0] * n_classes, [1.0] * n_classes
     for c in resolved:
-        if c["kind"] == "hard" and c["output"] == "probabilities":
+        if c["kind"] == "hard" and c["output"] == "probabilities" and c.get("exclusive") is None:
             for i in c["index"]:
                 lo[i] = lo[i] if c["lower"] is None else max(lo[i], c["lower"])
                 hi[i] = hi[i] if c["upper"] is None else min(hi[i], c["upper"])
@@ -128,6 +174,37 @@ class SimplexBoxProjection(nn.Module):
         return torch.clamp(q - 0.5 * (lo_tau + hi_tau), self.lower, self.upper)
 
 
+class ExclusionProjection(nn.Module):
+    """Euclidean projection of each row p onto {p : p[a] + p[j] <= upper for every j in `others`}.
+
+    For a fixed value t of p[a], the nearest point has p[j] = min(p[j], upper - t); t solves
+    t - p[a] + sum_j relu(p[j] + t - upper) = 0 (the derivative of the squared distance), found by bisection
+    on [0, p[a]] with a fixed number of halvings, so the ONNX graph is a chain of elementwise ops. Every t
+    gives a point of the set, so the constraint holds whatever the bisection's precision (to float rounding,
+    EXCLUSION_TOLERANCE); rows already inside are returned unchanged."""
+
+    def __init__(self, exclusive: int, others: list[int], upper: float = 1.0, iterations: int = 30) -> None:
+        super().__init__()
+        self.exclusive, self.others, self.upper, self.iterations = exclusive, list(others), float(upper), iterations
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        a = p[:, self.exclusive : self.exclusive + 1]
+        o = p[:, self.others]
+        lo, hi = torch.zeros_like(a), a
+        for _ in range(self.iterations):
+            t = 0.5 * (lo + hi)
+            grad = t - a + torch.relu(o + t - self.upper).sum(dim=-1, keepdim=True)
+            lo = torch.where(grad < 0, t, lo)
+            hi = torch.where(grad < 0, hi, t)
+        t = torch.where(a + o.amax(dim=-1, keepdim=True) <= self.upper, a, hi)  # inside: unchanged
+        cols = list(p.unbind(dim=-1))
+        cols[self.exclusive] = t[:, 0]
+        capped = torch.minimum(o, self.upper - t)
+        for k, j in enumerate(self.others):
+            cols[j] = capped[:, k]
+        return torch.stack(cols, dim=-1)
+
+
 class HardProjection(nn.Module):
     """All hard constraints of a model, applied to (probabilities, reconstruction)."""
 
@@ -145,10 +222,14 @@ class HardProjection(nn.Module):
         lo, hi = probability_box(resolved, n_classes)
         bounded = any(v > 0 for v in lo) or any(v < 1 for v in hi)
         self.simplex = SimplexBoxProjection(lo, hi) if bounded else None
+        ex = [c for c in hard if c.get("exclusive") is not None]
+        self.exclusion = ExclusionProjection(ex[0]["exclusive_index"], ex[0]["index"], ex[0]["upper"]) if ex else None
 
     def forward(self, probs: torch.Tensor, recon: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.simplex is not None:
             probs = self.simplex(probs)
+        if self.exclusion is not None:
+            probs = self.exclusion(probs)
         if self.clamp is not None:
             recon = self.clamp(recon)
         return probs, recon
@@ -162,6 +243,11 @@ def soft_penalty(resolved: list[dict], outputs: dict[str, torch.Tensor]) -> torc
         if c["kind"] != "soft" or c["output"] not in outputs:
             continue
         y = outputs[c["output"]]
+        if c.get("exclusive") is not None:
+            excess = y[:, c["exclusive_index"]] + y[:, c["index"]].amax(dim=-1) - c["upper"]
+            term = c["coef"] * torch.relu(excess).pow(2).mean()
+            total = term if total is None else total + term
+            continue
         if c["output"] == "probabilities":
             y = y[:, c["index"]]
         v = y.new_zeros(())

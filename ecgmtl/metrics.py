@@ -64,6 +64,14 @@ def constraint_report(probs: np.ndarray, recon: np.ndarray, resolved: list[dict]
     reconstruction samples, or the constrained classes' probabilities. Hard ones are in the model's graph."""
     out = []
     for c in resolved:
+        if c.get("exclusive") is not None:  # one value per row: p(exclusive) + max p(other)
+            from .constraints import EXCLUSION_TOLERANCE
+
+            y = probs[:, c["exclusive_index"]] + probs[:, c["index"]].max(axis=1) if len(probs) else probs[:, 0]
+            out.append({**{k: c[k] for k in ("output", "kind", "classes", "upper", "exclusive")}, "lower": None,
+                        "in_graph": c["kind"] == "hard", "tolerance": EXCLUSION_TOLERANCE,
+                        "violation_rate": violation_rate(y, None, c["upper"] + EXCLUSION_TOLERANCE)})  # fmt: skip
+            continue
         y = probs[:, c["index"]] if c["output"] == "probabilities" else recon
         out.append({**{k: c[k] for k in ("output", "kind", "classes", "lower", "upper")}, "in_graph": c["kind"] == "hard",
                     "violation_rate": violation_rate(y, c["lower"], c["upper"])})  # fmt: skip
@@ -79,3 +87,62 @@ def violation_rate(y: np.ndarray, lower: float | None, upper: float | None) -> f
     if upper is not None:
         bad |= y > upper
     return float(bad.mean()) if bad.size else 0.0
+
+
+def multilabel_report(targets: np.ndarray, probs: np.ndarray, classes, thresholds: list[float]) -> dict:
+    """Multi-label figures: per-class ROC-AUC and their mean (macro AUC, over the classes with both labels
+    present), and per-class F1 (with Se and PPV) at the given thresholds, and their mean."""
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+
+    per = {}
+    for k, c in enumerate(classes):
+        t = targets[:, k].astype(int)
+        both = 0 < t.sum() < len(t)
+        pred = (probs[:, k] >= thresholds[k]).astype(int)
+        ppv, se, f1, _ = precision_recall_fscore_support(t, pred, average="binary", zero_division=0)
+        per[c] = {"auc": float(roc_auc_score(t, probs[:, k])) if both else float("nan"), "f1": float(f1),
+                  "se": float(se), "ppv": float(ppv), "threshold": float(thresholds[k]), "support": int(t.sum())}  # fmt: skip
+    aucs = [m["auc"] for m in per.values() if not np.isnan(m["auc"])]
+    return {"macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+            "macro_f1": float(np.mean([m["f1"] for m in per.values()])), "per_class": per, "n": int(len(targets))}  # fmt: skip
+
+
+def bootstrap_auc(targets: np.ndarray, probs: np.ndarray | list[np.ndarray], n_boot: int = 1000, seed: int = 0,
+                  level: float = 0.90) -> dict:  # fmt: skip
+    """Percentile bootstrap interval (records resampled with replacement) of the macro and per-class ROC-AUC.
+
+    probs: one (records, classes) array, or several (models scored on the same records): each is measured on
+    the same resamples, and the differences to the first (paired) come out too. Resamples in which a class has
+    one label only are drawn again."""
+    from sklearn.metrics import roc_auc_score
+
+    many = isinstance(probs, list)
+    models = probs if many else [probs]
+    rng = np.random.default_rng(seed)
+    n, k = targets.shape
+    draws = np.zeros((len(models), n_boot, k))
+    b = 0
+    while b < n_boot:
+        idx = rng.integers(0, n, n)
+        t = targets[idx]
+        if (t.sum(axis=0) == 0).any() or (t.sum(axis=0) == n).any():
+            continue
+        for m, p in enumerate(models):
+            draws[m, b] = [roc_auc_score(t[:, j], p[idx, j]) for j in range(k)]
+        b += 1
+    lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+
+    def interval(v: np.ndarray) -> list[float]:
+        return [float(np.percentile(v, lo)), float(np.percentile(v, hi))]
+
+    out = []
+    for m in range(len(models)):
+        macro = draws[m].mean(axis=1)
+        item = {"macro_auc_interval": interval(macro), "per_class_interval": [interval(draws[m, :, j]) for j in range(k)]}
+        if m:
+            diff = macro - draws[0].mean(axis=1)
+            item["macro_auc_diff_vs_first"] = {"mean": float(diff.mean()), "interval": interval(diff),
+                                               "fraction_above_zero": float((diff > 0).mean())}  # fmt: skip
+        out.append(item)
+    res = {"n_boot": n_boot, "level": level, "seed": seed}
+    return {**res, "models": out} if many else {**res, **out[0]}

@@ -19,8 +19,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp64")
 
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range."""
+    from .config import DATASETS
     from .constraints import check_constraints
     from .data.mitdb import CLASSES, resolve_records
+    from .data.ptbxl import SUPERCLASSES
     from .models import ENCODERS
     from .models.encoders import ATTENTION_ENCODERS, ATTENTION_HEADS, NORMS
     from .models.multitask import SHARING
@@ -30,7 +32,10 @@ def check_config(cfg: Config) -> None:
     ENCODERS.get(cfg.model.encoder)
     method = WEIGHTINGS.get(cfg.weighting.name)
     check_schedule(cfg.schedule)
-    check_constraints(cfg.constraints, CLASSES)
+    if cfg.data.dataset not in DATASETS:
+        raise ConfigError(f"unknown data.dataset {cfg.data.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    ptbxl = cfg.data.dataset == "ptbxl"
+    check_constraints(cfg.constraints, SUPERCLASSES if ptbxl else CLASSES, multilabel=ptbxl)
     if cfg.model.sharing not in SHARING:
         raise ConfigError(f"unknown model.sharing {cfg.model.sharing!r}; choose one of: {', '.join(SHARING)}")
     if cfg.weighting.name == "dwa" and cfg.schedule.alternate == "epoch":
@@ -64,12 +69,30 @@ def check_config(cfg: Config) -> None:
     unknown = set(cfg.weighting.weights) - {"classification", "reconstruction"}
     if unknown:
         raise ConfigError(f"weighting.weights names unknown tasks {sorted(unknown)}; use classification, reconstruction")
+    if ptbxl:
+        _check_ptbxl(cfg)
+        return
     records = resolve_records(cfg.data.train)
     missing = [r for r in cfg.data.val if r not in records]
     if missing:
         raise ConfigError(f"validation records {missing} are not in data.train; validation must come from training")
     if set(cfg.data.val) >= set(records):
         raise ConfigError("data.val takes every training record; leave some for training")
+
+
+def _check_ptbxl(cfg: Config) -> None:
+    from .data.ptbxl import LEADS, RATES
+
+    d = cfg.data
+    if d.rate not in RATES:
+        raise ConfigError(f"data.rate must be 100 or 500 (PTB-XL's files), not {d.rate}")
+    for name, ok in [
+        ("data.crop_s", 0.5 <= d.crop_s <= 10.0), ("data.stride_s", 0 < d.stride_s <= d.crop_s),
+        ("data.crops_per_epoch", d.crops_per_epoch >= 1), ("data.mask_prob", 0 <= d.mask_prob <= 1),
+        ("data.mask_max", 1 <= d.mask_max < len(LEADS)),
+    ]:  # fmt: skip
+        if not ok:
+            raise ConfigError(f"{name} is out of range ({_value(cfg, name)})")
 
 
 def check_output(out: Path, cfg: Config, resume: bool) -> None:

@@ -113,54 +113,34 @@ class Trainer:
         self.device = device_for(ctx, resolve_device(cfg.train.device))
         self.local_batch = check_batch(ctx, cfg.train.batch_size)
         self.rng = seed_everything(cfg.train.seed)
-        train, val, db, train_records = load_split_data(cfg)
-        if len(train) == 0 or len(val) == 0:
-            raise ConfigError("no training or validation beats: check data.train and data.val")
-        self.rr_mean = train.rr.mean(axis=0)
-        self.rr_std = train.rr.std(axis=0) + 1e-6
-        centered = train.centered()
-        self.bounds = (float(centered.min()), float(centered.max()))
-        self.meta = {
-            "classes": list(CLASSES),
-            "rr_features": list(RR_FEATURES),
-            "rr_mean": self.rr_mean.tolist(),
-            "rr_std": self.rr_std.tolist(),
-            "recon_bounds": list(self.bounds),
-            "constraints": resolve(cfg.constraints, CLASSES, self.bounds),
-            "in_leads": int(train.windows.shape[1]),
-            "train_records": train_records,
-            "val_records": list(cfg.data.val),
-            "data_fingerprint": data_fingerprint(db, train_records + list(cfg.data.val)),
-            "code_version": __version__,
-        }
+        windows, rr_std, labels = self._setup_data(cfg)  # sets self.meta and the validation data
         dev = self.device
-        rr_std = self._std_rr(train.rr)
         # fp64 (for numerical checks, e.g. that torch.distributed training equals one process) keeps the
         # weights and the training arrays in float64; otherwise they are float32.
         self.dtype = torch.float64 if cfg.train.precision == "fp64" else torch.float32
         # Windows larger than data.memory_mb stay memory-mapped cache shards, each batch read from them.
         # Otherwise the arrays live on the device when they fit in half its free memory, else in pinned host
         # memory, each batch copied over.
-        self.mapped = train.windows.nbytes > memory_budget(cfg.data.memory_mb)
-        nbytes = train.windows.nbytes + rr_std.nbytes
+        self.mapped = windows.nbytes > memory_budget(cfg.data.memory_mb)
+        nbytes = windows.nbytes + rr_std.nbytes
         self.data_device = dev if not self.mapped and fits_on_device(dev, nbytes) else torch.device("cpu")
         pin = self.data_device != dev
-        self.x = train.windows if self.mapped else (
-            _host(torch.from_numpy(np.asarray(train.windows)), pin).to(self.data_device, self.dtype))
+        self.x = windows if self.mapped else (
+            _host(torch.from_numpy(np.asarray(windows)), pin).to(self.data_device, self.dtype))
         self.rr = _host(torch.from_numpy(rr_std), pin).to(self.data_device, self.dtype)
-        self.y = _host(torch.from_numpy(train.labels), pin).to(self.data_device)
+        self.y = _host(torch.from_numpy(labels), pin).to(self.data_device)
+        if labels.dtype.kind == "f":  # multi-label targets: in the loss's precision
+            self.y = self.y.to(self.dtype)
         self.bf16 = use_bf16(cfg.train.precision, dev)
         self.placement = {"device": str(dev), "data_on_device": self.data_device == dev, "memory_mapped": self.mapped,
                           "bf16_autocast": self.bf16, "compiled": cfg.train.compile, "world_size": ctx.world}  # fmt: skip
-        self.labels_np = train.labels
-        self.val = val
-        self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
-        self.val_rr = torch.from_numpy(self._std_rr(val.rr))
-        self.cw = torch.from_numpy(class_weights(train.labels, len(CLASSES), cfg.train.class_weight_power)).to(dev, self.dtype)
+        self.labels_np = labels
+        self.cw = self._class_weights(labels)
         # As in the exported graph; soft constraints only on the outputs they name, computed only if any.
-        self.projection = HardProjection(self.meta["constraints"], len(CLASSES)).to(self.device)
+        n_classes = len(self.meta["classes"])
+        self.projection = HardProjection(self.meta["constraints"], n_classes).to(self.device)
         self.soft_outputs = {c["output"] for c in self.meta["constraints"] if c["kind"] == "soft"}
-        self.model = build_model(cfg.model, self.meta["in_leads"], len(RR_FEATURES), len(CLASSES)).to(dev, self.dtype)
+        self.model = build_model(cfg.model, self.meta["in_leads"], rr_std.shape[1], n_classes).to(dev, self.dtype)
         if ctx.active:
             self._prepare_distributed()
         # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
@@ -187,12 +167,61 @@ class Trainer:
         # fused: one kernel for the whole update on a GPU instead of a few per parameter group
         self.opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                      fused=True if dev.type == "cuda" else None)  # fmt: skip
-        self.window = cfg.preprocess.window
-        self.margin = cfg.data.jitter
         self.epoch = 0  # epochs completed
         self.step = 0  # batches trained (a per-task schedule takes one optimizer step per task on each)
         self.best, self.best_epoch = -1.0, -1
         self.nonfinite = 0  # steps skipped in a row
+
+    # What a dataset defines (PtbxlTrainer overrides these): the data, the classification loss, validation.
+    score_key = "macro_f1"  # the validation figure that picks the best checkpoint
+    val_keys = ("accuracy", "macro_f1", "prd", "constraints")  # the validation figures in metrics.jsonl
+
+    def _setup_data(self, cfg: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MIT-BIH: sets meta, the window, the shift range and the validation beats; returns the training
+        windows (with the jitter margin), standardised RR features and labels."""
+        train, val, db, train_records = load_split_data(cfg)
+        if len(train) == 0 or len(val) == 0:
+            raise ConfigError("no training or validation beats: check data.train and data.val")
+        self.rr_mean = train.rr.mean(axis=0)
+        self.rr_std = train.rr.std(axis=0) + 1e-6
+        centered = train.centered()
+        self.bounds = (float(centered.min()), float(centered.max()))
+        self.meta = {
+            "classes": list(CLASSES),
+            "rr_features": list(RR_FEATURES),
+            "rr_mean": self.rr_mean.tolist(),
+            "rr_std": self.rr_std.tolist(),
+            "recon_bounds": list(self.bounds),
+            "constraints": resolve(cfg.constraints, CLASSES, self.bounds),
+            "in_leads": int(train.windows.shape[1]),
+            "train_records": train_records,
+            "val_records": list(cfg.data.val),
+            "data_fingerprint": data_fingerprint(db, train_records + list(cfg.data.val)),
+            "code_version": __version__,
+        }
+        self.window = cfg.preprocess.window
+        self.max_shift = 2 * cfg.data.jitter  # shifts 0..max_shift: the window moves by -jitter..+jitter
+        self.val = val
+        self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
+        self.val_rr = torch.from_numpy(self._std_rr(val.rr))
+        return train.windows, self._std_rr(train.rr), train.labels
+
+    def _class_weights(self, labels: np.ndarray) -> torch.Tensor:
+        w = class_weights(labels, len(CLASSES), self.cfg.train.class_weight_power)
+        return torch.from_numpy(w).to(self.device, self.dtype)
+
+    def _classification_loss(self, logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.cross_entropy(logits, y, weight=self.cw, reduction=reduction)
+
+    def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits, dim=-1)
+
+    def _model_input(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's input for target windows x (PTB-XL hides leads here)."""
+        return x
+
+    def _val_line(self, val: dict) -> str:
+        return f"val acc={val['accuracy']:.4f} macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
 
     def _prepare_distributed(self) -> None:
         """The same initial weights on every rank; SyncBatchNorm on CUDA; a warning where statistics stay local."""
@@ -269,7 +298,7 @@ class Trainer:
         return out
 
     def _jitter(self, n: int) -> np.ndarray:
-        return self.rng.integers(0, 2 * self.margin + 1, size=n)
+        return self.rng.integers(0, self.max_shift + 1, size=n)
 
     def _on_device(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
         """The epoch's indices and jitter copied to the devices in one transfer each, not one per batch (a copy
@@ -282,7 +311,7 @@ class Trainer:
         return [(b[0], idx[sizes[k] : sizes[k + 1]], shift[sizes[k] : sizes[k + 1]]) for k, b in enumerate(batches)]
 
     def _batch(self, idx: np.ndarray, i: torch.Tensor, shift: torch.Tensor):
-        """Windows randomly shifted by up to `margin` samples (the detector's offset at prediction). `i` and
+        """Windows randomly shifted by up to `max_shift` samples (the detector's offset at prediction). `i` and
         `shift`: idx and its jitter on the devices (see _on_device)."""
         dev = self.device
         x = torch.from_numpy(self.x[idx]).to(dev, self.dtype) if self.mapped else self.x[i].to(dev, non_blocking=True)
@@ -333,7 +362,7 @@ class Trainer:
         penalty (soft sharing + soft constraints) as float64 tensors on the device, or None where the step was
         skipped."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.net(x, rr)
+            out = self.net(self._model_input(x), rr)
         out = {k: v.to(self.dtype) for k, v in out.items()}  # the losses (and penalties) in fp32 (or fp64)
         losses = self._losses(out, x, y, scales)
         values = torch.stack([losses[t].detach() for t in scales])
@@ -370,12 +399,12 @@ class Trainer:
         losses = {}
         if not self.ctx.active:
             if "classification" in scales:
-                losses["classification"] = F.cross_entropy(out["logits"], y, weight=self.cw)
+                losses["classification"] = self._classification_loss(out["logits"], y)
             if "reconstruction" in scales:
                 losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
             return losses
         if "classification" in scales:
-            ce = F.cross_entropy(out["logits"], y, weight=self.cw, reduction="sum")
+            ce = self._classification_loss(out["logits"], y, reduction="sum")
             losses["classification"] = global_value(ce / all_sum(self.cw[y].sum().detach()))
         if "reconstruction" in scales:
             se = F.mse_loss(out["reconstruction"], x, reduction="sum")
@@ -386,7 +415,7 @@ class Trainer:
         """Soft sharing's L2 pull between the task encoders, plus soft constraints on the trained outputs."""
         outputs = {}
         if "classification" in scales and "probabilities" in self.soft_outputs:
-            outputs["probabilities"] = torch.softmax(out["logits"], dim=-1)
+            outputs["probabilities"] = self._probabilities(out["logits"])
         if "reconstruction" in scales and "reconstruction" in self.soft_outputs:
             outputs["reconstruction"] = out["reconstruction"]
         sharing, soft = self.model.sharing_penalty(), soft_penalty(self.meta["constraints"], outputs)
@@ -440,7 +469,7 @@ class Trainer:
             "config": asdict(self.cfg),
             "model_state": {k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()},
             "weighting_state": self.weighting.state_dict(),
-            "meta": {**self.meta, "epoch": epoch, "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd")}},
+            "meta": {**self.meta, "epoch": epoch, "val": {k: val[k] for k in self.val_keys if k != "constraints"}},
             "train_state": self.state(),
         }
 
@@ -465,13 +494,13 @@ class Trainer:
             val = self.validate()
             joint = "classification" in stats["scales"]
             row = {"epoch": epoch + 1, "phase": "joint" if joint else "pretrain", **stats,
-                   "val": {k: val[k] for k in ("accuracy", "macro_f1", "prd", "constraints")},
+                   "val": {k: val[k] for k in self.val_keys},
                    "val_per_class": val["per_class"]}  # fmt: skip
             seconds = round(time.time() - t0, 2)  # kept apart: metrics.jsonl is identical for identical runs
             self.epoch = epoch + 1
-            improved = joint and val["macro_f1"] > self.best
+            improved = joint and val[self.score_key] > self.best
             if improved:
-                self.best, self.best_epoch = val["macro_f1"], epoch + 1
+                self.best, self.best_epoch = val[self.score_key], epoch + 1
             # Order matters for a crash between writes: the metrics row first (a resume drops rows past
             # last.pt's epoch), last.pt last (a resumed run starts after the epoch it holds).
             with log.open("a") as f:
@@ -485,13 +514,14 @@ class Trainer:
             print(
                 f"epoch {epoch + 1:>2}/{self.cfg.schedule.epochs} {row['phase']:<8} "
                 + " ".join(f"{t[:5]}={v:.4f}" for t, v in stats["train_loss"].items())
-                + f" | val acc={val['accuracy']:.4f} macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
+                + f" | {self._val_line(val)}"
                 + f" | {seconds:.0f}s",
                 file=sys.stderr,
             )
         if self.best_epoch < 0:
             raise ConfigError("the schedule has no joint epoch, so no classifier was trained: set schedule.joint_epochs")
-        return {"best_epoch": self.best_epoch, "best_val_macro_f1": self.best, "run": str(self.out)}
+        return {"best_epoch": self.best_epoch, f"best_val_{self.score_key}": self.best, "metric": self.score_key,
+                "run": str(self.out)}  # fmt: skip
 
     def _resume(self, log: Path) -> None:
         """Continue after the last completed epoch: its state, and the metrics of the epochs before it."""
@@ -540,11 +570,20 @@ def train(cfg: Config, out: Path, progress: bool = True, resume: bool = False) -
             check_output(out, cfg, resume)
         if resume:
             check_resume(out, cfg, load_checkpoint(out / "last.pt")["config"])
-        result = Trainer(cfg, out, progress, ctx).fit(resume)
+        result = trainer_class(cfg)(cfg, out, progress, ctx).fit(resume)
         barrier()  # rank 0 has written its checkpoints before any process leaves
         return result
     finally:
         shutdown()
+
+
+def trainer_class(cfg: Config) -> type[Trainer]:
+    """The trainer of cfg.data.dataset: MIT-BIH beats (Trainer) or PTB-XL records (PtbxlTrainer)."""
+    if cfg.data.dataset == "ptbxl":
+        from .train_ptbxl import PtbxlTrainer
+
+        return PtbxlTrainer
+    return Trainer
 
 
 def resume_config(out: Path) -> Config:
