@@ -16,7 +16,8 @@ def export(
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ (for --calibrate).")] = None,
     fp16: Annotated[bool, typer.Option(help="Also write an FP16 variant (OUT with .fp16.onnx) for GPUs, checked against FP32.")] = False,
 ) -> None:
-    """Export a checkpoint to ONNX, constraints in the graph, checked against torch."""
+    """Export a checkpoint to ONNX, constraints in the graph, checked against torch. A 12-lead (PTB-XL) run
+    exports its decision thresholds (chosen on fold 9) and needs no calibration data."""
 
     def run_export() -> dict:
         from ecgmtl.export import export_onnx
@@ -36,8 +37,10 @@ def export(
         h = res["fp16"]
         say(f"wrote {h['path']} (FP16 vs FP32: max |diff| probabilities {h['max_abs_diff_vs_fp32']['probabilities']:.1e}, "
             f"reconstruction {h['max_abs_diff_vs_fp32']['reconstruction']:.1e}; tolerance {h['tolerance']:g})")
-    c = res["calibration"]
+    c = res.get("calibration")
     if c and c.get("fitted"):
         say(f"calibration: temperature {c['temperature']:.3f} on {c['beats']} validation beats; "
             f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
+    if res.get("thresholds"):
+        say("thresholds (fold 9): " + ", ".join(f"{k} {v:.3f}" for k, v in res["thresholds"].items()))
     emit_json(res)

@@ -10,7 +10,7 @@ from .common import emit_json, guarded, say
 
 def predict(
     records: Annotated[list[Path], typer.Argument(help="WFDB records (x.dat, x.hea or x) or folders of records.")],
-    model: Annotated[Optional[Path], typer.Option(help="ONNX model (default: the shipped MIT-BIH model).")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="ONNX model (default: the shipped model for the first record's leads: 12-lead PTB-XL model for 12-lead records, else the MIT-BIH beat model).")] = None,
     lead: Annotated[Optional[str], typer.Option(help="Lead to use (default: the model's, e.g. MLII).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_: Annotated[bool, typer.Option("--json", help="Every beat as JSON on stdout.")] = False,
@@ -21,15 +21,18 @@ def predict(
     plot_start: Annotated[float, typer.Option(help="Start of the plotted stretch, seconds.")] = 0.0,
     plot_span: Annotated[float, typer.Option(help="Length of the plotted stretch, seconds.")] = 20.0,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr for several records.")] = True,
+    reconstruct_missing: Annotated[bool, typer.Option(help="12-lead model: rebuild missing or flat leads from the others; writes OUT/<record>_rebuilt.hea/.dat.")] = False,
 ) -> None:
-    """Detect and classify every beat of one or many records (annotations are not used) and reconstruct it.
+    """Detect and classify every beat of one or many records (annotations are not used) and reconstruct it;
+    or, for a 12-lead record, give its diagnostic superclasses (NORM MI STTC CD HYP) and rebuild its leads.
 
     Several records (or a folder): one summary CSV in --out; a record that fails is listed with its reason,
     the others go on, and the exit code is 3 if any failed.
     """
     from ecgmtl.errors import RecordError
     from ecgmtl.outputs import find_records, summary_csv, write_text
-    from ecgmtl.predict import default_model_path, format_summary, predict_many, predict_record, write_outputs
+    from ecgmtl.predict import default_model_for, format_summary, predict_many, predict_record, write_outputs
+    from ecgmtl.predict12 import format_twelve, twelve_summary_csv
     from ecgmtl.runtime import OnnxModel
 
     paths = find_records(records)
@@ -45,7 +48,8 @@ def predict(
         say(f"ecgmtl: error: several records are named {', '.join(clash[:5])}; predict those folders one at a time "
             "with different --out folders")  # fmt: skip
         raise typer.Exit(2)
-    m = guarded(OnnxModel, model or default_model_path(), device)
+    m = guarded(OnnxModel, model or default_model_for(paths[0]), device)
+    twelve = "leads" in m.meta  # a 12-lead (PTB-XL) model
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
 
@@ -54,25 +58,26 @@ def predict(
             say(f"wrote {p}")
 
     if len(paths) == 1 and not records[0].is_dir():
-        result = guarded(predict_record, m, paths[0], lead, plot)
+        result = guarded(predict_record, m, paths[0], lead, plot, reconstruct_missing=reconstruct_missing)
         for w in result["record"].get("warnings", []):
             say(f"ecgmtl: warning: {result['record']['name']}: {w}")
         guarded(files, result)
         if json_:
             emit_json(result)
         else:
-            print(format_summary(result))
+            print(format_twelve(result) if twelve else format_summary(result))
         return
-    results, failures = guarded(predict_many, m, paths, lead, progress, files, plot)
+    results, failures = guarded(predict_many, m, paths, lead, progress, files, plot, reconstruct_missing)
     rows = results + failures
-    summary = guarded(write_text, out / "summary.csv", summary_csv(rows, list(m.meta["classes"])))
+    table = twelve_summary_csv if twelve else summary_csv
+    summary = guarded(write_text, out / "summary.csv", table(rows, list(m.meta["classes"])))
     for f in failures:
         say(f"ecgmtl: error: {f['path']}: {f['error']}")
     if json_:
         emit_json({"records": results, "failed": failures, "summary_csv": str(summary)})
     else:
         for r in results:
-            print(format_summary(r))
+            print(format_twelve(r) if twelve else format_summary(r))
         print(f"{len(results)} of {len(paths)} records predicted; summary: {summary}")
     if failures:
         say(f"ecgmtl: error: {len(failures)} of {len(paths)} records failed (listed in {summary})")

@@ -59,6 +59,31 @@ class Deployable(nn.Module):
         return self.project(torch.softmax(out["logits"] / self.temperature, dim=-1), recon)
 
 
+class RecordDeployable(nn.Module):
+    """What a 12-lead (PTB-XL) model's ONNX graph computes: a batch of records, each as its sliding windows.
+
+    x: (records, windows, leads, window) in mV, leads in the model's order (a hidden lead: its training mean,
+    `lead_mean`, which is 0 after standardisation, as in lead-masking training). Returns the record-level
+    probabilities (records, classes): the maximum over windows of the sigmoid outputs, then the hard
+    constraints (p(NORM) + max p(other) <= 1 holds for what the user sees), and the reconstruction (records,
+    windows, leads, window) in mV, clamped to the range seen in training."""
+
+    def __init__(self, model: nn.Module, meta: dict) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(meta["lead_mean"], dtype=torch.float32)[:, None])
+        self.register_buffer("std", torch.tensor(meta["lead_std"], dtype=torch.float32)[:, None])
+        self.project = HardProjection(declared_constraints(meta), len(meta["classes"]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        records, windows = x.shape[0], x.shape[1]
+        z = ((x - self.mean) / self.std).flatten(0, 1)
+        out = self.model(z)
+        p = torch.sigmoid(out["logits"]).reshape(records, windows, -1).amax(dim=1)
+        p, recon = self.project(p, out["reconstruction"])
+        return p, (recon * self.std + self.mean).reshape(x.shape)
+
+
 def declared_constraints(meta: dict) -> list[dict]:
     """The run's resolved constraints; checkpoints from before constraints were configurable had one, the
     reconstruction clamped to the training range."""
@@ -148,6 +173,8 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     ck = load_checkpoint(run)
     model, cfg = model_from_checkpoint(ck)
     meta = ck["meta"]
+    if meta.get("task") == "ptbxl-superdiagnostic":
+        return export_records(ck, model, out, name, tol)
     if calibrate:  # calibration and quality thresholds both come from the validation records
         try:
             meta["calibration"] = validation_calibration(model, cfg, meta, data_dir)
@@ -194,13 +221,94 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     return {"path": str(out), **check, "calibration": meta.get("calibration")}
 
 
+def export_records(ck: dict, model: nn.Module, out: str | os.PathLike, name: str | None, tol: float) -> dict:
+    """The 12-lead export: RecordDeployable in the graph, with the decision thresholds chosen on the
+    validation fold (stored in the checkpoint), checked against torch in onnxruntime."""
+    import onnx
+
+    meta = ck["meta"]
+    wrapper = RecordDeployable(model, meta).eval()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 7, meta["in_leads"], meta["window"], generator=g) * 0.3
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with atomic_path(out) as tmp:
+            dims = {0: torch.export.Dim("records", min=1), 1: torch.export.Dim("windows", min=1)}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=FutureWarning)
+                warnings.simplefilter("ignore", category=UserWarning)
+                torch.onnx.export(wrapper, (x,), str(tmp), input_names=["x"], output_names=["probabilities", "reconstruction"],
+                                  dynamic_shapes=(dims,), dynamo=True, external_data=False, verbose=False)  # fmt: skip
+            proto = onnx.load(tmp)
+            info = record_metadata(ck, name or Path(out).stem)
+            del proto.metadata_props[:]
+            for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = k, v
+            proto.doc_string = f"ecgmtl {info['name']}: 12-lead diagnostic superclasses + 12-lead reconstruction. {PTBXL_ATTRIBUTION}"
+            onnx.checker.check_model(proto)
+            onnx.save(proto, tmp)
+            check = verify(str(tmp), wrapper, x, None, tol)
+    finally:
+        quiet.setLevel(level)
+    return {"path": str(out), **check, "thresholds": info["thresholds"]}
+
+
+PTBXL_ATTRIBUTION = (
+    "Trained on PTB-XL (Wagner et al. 2020, CC-BY 4.0) from PhysioNet (Goldberger et al. 2000); folds 1-8 of "
+    "the records used, fold 9 for the checkpoint and thresholds."
+)
+
+
+def record_metadata(ck: dict, name: str) -> dict:
+    """The 12-lead model's metadata: what `ecgmtl predict` needs to window, standardise and threshold."""
+    cfg, meta = ck["config"], ck["meta"]
+    return {
+        "format": MODEL_FORMAT,
+        "name": name,
+        "task": meta["task"],
+        "code_version": __version__,
+        "trained_with_version": meta["code_version"],
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "task_outputs": {"classification": "probabilities", "reconstruction": "reconstruction"},
+        "inputs": {"x": ["records", "windows", meta["in_leads"], meta["window"]]},
+        "input_units": "mV",
+        "classes": meta["classes"],
+        "leads": meta["leads"],
+        "fs": meta["fs"],
+        "window": meta["window"],
+        "stride": meta["stride"],
+        "aggregation": "maximum over windows of the sigmoid outputs, then the hard constraints",
+        "lead_mean": meta["lead_mean"],
+        "lead_std": meta["lead_std"],
+        "hidden_lead_value": "the lead's training mean (lead_mean), as in lead-masking training",
+        "probabilities": "sigmoid (multi-label)",
+        "thresholds": dict(zip(meta["classes"], meta["val"]["thresholds"])),
+        "thresholds_from": "F1-maximising per class on the validation fold (strat_fold 9)",
+        "constraints": declared_constraints(meta),
+        "model": cfg["model"],
+        "data": {k: cfg["data"][k] for k in ("rate", "crop_s", "stride_s", "crops_per_epoch", "mask_prob", "mask_max")},
+        "folds": meta["folds"],
+        "train_records": len(meta["train_records"]),
+        "val_records": len(meta["val_records"]),
+        "data_fingerprint": meta["data_fingerprint"],
+        "epoch": meta["epoch"],
+        "epochs": cfg["schedule"]["pretrain_epochs"] + cfg["schedule"]["joint_epochs"],
+        "val": {k: v for k, v in meta["val"].items() if k != "thresholds"},
+        "attribution": PTBXL_ATTRIBUTION,
+    }
+
+
 def verify(path: str, wrapper: nn.Module, x: torch.Tensor, rr: torch.Tensor, tol: float) -> dict:
     """Run the ONNX file in onnxruntime (CPU) and compare with torch; raise ModelError beyond `tol`."""
     from .runtime import OnnxModel
 
     with torch.no_grad():
-        p_t, r_t = (t.numpy() for t in wrapper(x, rr))
-    p_o, r_o = OnnxModel(path, device="cpu").run(x.numpy(), rr.numpy())
+        p_t, r_t = (t.numpy() for t in (wrapper(x) if rr is None else wrapper(x, rr)))
+    m = OnnxModel(path, device="cpu")
+    p_o, r_o = m.run_records(x.numpy()) if rr is None else m.run(x.numpy(), rr.numpy())
     diff = {"probabilities": float(np.abs(p_t - p_o).max()), "reconstruction": float(np.abs(r_t - r_o).max())}
     if max(diff.values()) > tol:
         raise ModelError(f"exported model disagrees with torch by {max(diff.values()):.2e} (> {tol:g}); not written")
@@ -243,13 +351,18 @@ def export_fp16(src: str | os.PathLike, out: str | os.PathLike | None = None, to
             p.value = json.dumps(meta)
     ref = OnnxModel(src, device="cpu")
     g = np.random.default_rng(0)
-    x = (g.normal(0, 0.5, (512, *meta["inputs"]["x"][1:]))).astype(np.float32)
-    rr = (np.asarray(meta["rr_mean"]) + g.normal(0, 1, (512, len(meta["rr_mean"]))) * np.asarray(meta["rr_std"]))
-    rr = rr.astype(np.float32)
+    if "leads" in meta:  # a 12-lead model: records of windows in mV
+        x = g.normal(0, 0.3, (32, 7, *meta["inputs"]["x"][2:])).astype(np.float32)
+        rr = None
+    else:
+        x = (g.normal(0, 0.5, (512, *meta["inputs"]["x"][1:]))).astype(np.float32)
+        rr = (np.asarray(meta["rr_mean"]) + g.normal(0, 1, (512, len(meta["rr_mean"]))) * np.asarray(meta["rr_std"]))
+        rr = rr.astype(np.float32)
     with atomic_path(out) as tmp:
         onnx.save(half, str(tmp))
-        got = OnnxModel(tmp, device="cpu").run(x, rr)
-        want = ref.run(x, rr)
+        half_model = OnnxModel(tmp, device="cpu")
+        got = half_model.run_records(x) if rr is None else half_model.run(x, rr)
+        want = ref.run_records(x) if rr is None else ref.run(x, rr)
         diff = {k: float(np.abs(a - b).max()) for k, a, b in zip(("probabilities", "reconstruction"), got, want)}
         if max(diff.values()) > tol:
             raise ModelError(f"the FP16 model disagrees with FP32 by {max(diff.values()):.2e} (> {tol:g}); not written")

@@ -23,6 +23,14 @@ def default_model_path() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL
 
 
+def default_model_for(record: str | os.PathLike) -> Path:
+    """The shipped model that fits a record's lead set: the 12-lead (PTB-XL) model for a record with at least
+    6 of the 12 standard leads, else the beat (MIT-BIH) model."""
+    from .predict12 import has_twelve_leads, twelve_lead_model_path
+
+    return twelve_lead_model_path() if has_twelve_leads(record) else default_model_path()
+
+
 def preprocess_config(meta: dict) -> PreprocessConfig:
     """The preprocessing stored in a model; keys this version does not know mean a newer ecgmtl made it."""
     from dataclasses import fields
@@ -43,8 +51,8 @@ def beat_free_segments(peaks_s: np.ndarray, duration_s: float, min_gap_s: float 
 
 
 def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None, keep_arrays: bool = False,
-                   timings: dict | None = None) -> dict:  # fmt: skip
-    """Detect beats in a record (its annotations are not used), classify and reconstruct each, and gate them
+                   timings: dict | None = None, reconstruct_missing: bool = False) -> dict:  # fmt: skip
+    """A 12-lead model: see ecgmtl.predict12.predict_twelve (`lead` does not apply). A beat model: Detect beats in a record (its annotations are not used), classify and reconstruct each, and gate them
     on signal quality (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason.
 
     Returns a JSON-ready dict: model, record, provider, per-class summary, reconstruction PRD, quality (the
@@ -67,6 +75,17 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None =
         t[stage] = t.get(stage, 0.0) + now - clock[0]
         clock[0] = now
 
+    if "leads" in model.meta:
+        from .predict12 import predict_twelve
+
+        if lead:
+            raise RecordError("--lead applies to beat models; a 12-lead model reads all its leads")
+        result = predict_twelve(model, path, reconstruct_missing)
+        if not keep_arrays and not result["reconstructed_leads"]:
+            result.pop("_arrays")
+        return result
+    if reconstruct_missing:
+        raise RecordError("--reconstruct-missing applies to 12-lead models (the beat model reads one lead)")
     pcfg = preprocess_config(model.meta)
     rec = read_record(path, annotations=False)
     lead_name = lead or pcfg.lead
@@ -170,6 +189,16 @@ def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate
     written = []
     name = result["record"]["name"]
     arrays = result.pop("_arrays", None)
+    if "diagnoses" in result:  # a 12-lead result: the rebuilt record, if leads were rebuilt
+        from .predict12 import write_rebuilt
+
+        if beats_csv or annotate or plot is not None:
+            raise RecordError("--csv, --annotate and --plot are per-beat outputs of beat models; a 12-lead model "
+                              "writes the rebuilt record (--reconstruct-missing) and JSON")  # fmt: skip
+        try:
+            return write_rebuilt({**result, "_arrays": arrays}, out_dir) if arrays and result["reconstructed_leads"] else []
+        except OSError as e:
+            raise RecordError(f"cannot write the rebuilt record {name} into {out_dir} ({e.strerror or e})") from None
     try:
         if plot is not None and arrays is not None:
             written.append(outputs.write_plot(result, arrays, out_dir / f"{name}.png", *plot))
@@ -183,7 +212,7 @@ def write_outputs(result: dict, out_dir: Path, beats_csv: bool = False, annotate
 
 
 def predict_many(model: OnnxModel, paths: list[Path], lead: str | None = None, progress: bool = True,
-                 each=None, keep_arrays: bool = False) -> tuple[list[dict], list[dict]]:  # fmt: skip
+                 each=None, keep_arrays: bool = False, reconstruct_missing: bool = False) -> tuple[list[dict], list[dict]]:  # fmt: skip
     """predict_record over many records; a record that fails is listed with its reason and the others go on.
     `each(result)` is called after every record that succeeded (to write its files). Returns (results,
     failures); failures hold name, path and a one-line error."""
@@ -196,7 +225,7 @@ def predict_many(model: OnnxModel, paths: list[Path], lead: str | None = None, p
     results, failures = [], []
     for p in tqdm(paths, desc="records", unit="record", disable=not progress, file=sys.stderr):
         try:
-            res = predict_record(model, p, lead, keep_arrays)
+            res = predict_record(model, p, lead, keep_arrays, reconstruct_missing=reconstruct_missing)
             if each is not None:
                 each(res)
             results.append(res)

@@ -105,3 +105,17 @@ class OnnxModel:
         if not probs:
             return np.zeros((0, len(self.meta["classes"])), np.float32), np.zeros(x.shape, np.float32)
         return np.concatenate(probs), np.concatenate(recon)
+
+    def run_records(self, x: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """A 12-lead model: x (records, windows, leads, window) in mV. Returns the record-level probabilities
+        (records, classes) and the window reconstructions in mV (x's shape)."""
+        if "leads" not in self.meta:
+            raise ModelError(f"{self.path} is a beat model; 12-lead records need a 12-lead model (e.g. models/ptbxl-xresnet1d.onnx)")
+        probs, recon = [], []
+        for s in range(0, x.shape[0], batch):
+            p, r = self.session.run(None, {"x": np.ascontiguousarray(x[s : s + batch], np.float32)})
+            probs.append(p)
+            recon.append(r)
+        if not probs:
+            return np.zeros((0, len(self.meta["classes"])), np.float32), np.zeros(x.shape, np.float32)
+        return np.concatenate(probs), np.concatenate(recon)
