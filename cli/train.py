@@ -52,7 +52,10 @@ def train(
     if "best_epoch" not in result:  # a torch.distributed rank other than 0: rank 0 reports
         return
     metric = result["metric"]
+    interval = result.get(f"best_val_{metric}_interval")
     say(f"best checkpoint: {run_dir / 'best.pt'} (epoch {result['best_epoch']}, "
         f"validation {metric.replace('_', ' ').replace('macro f1', 'macro F1').replace('auc', 'AUC')} "
-        f"{result[f'best_val_{metric}']:.4f})")  # fmt: skip
+        f"{result[f'best_val_{metric}']:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "") + ")")  # fmt: skip
+    if result.get("note"):
+        say(f"note: {result['note']}")
     emit_json(result)

@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
+from .checkpoint import load_checkpoint
 from .config import Config
 from .constraints import resolve
 from .data.paths import cache_dir, data_root, database_dir
 from .data.ptbxl import FOLDS, LEADS, SUPERCLASSES, load_ptbxl, sliding_windows
 from .errors import ConfigError
-from .metrics import constraint_report, multilabel_report, prd
+from .metrics import bootstrap_auc, constraint_report, multilabel_report, prd
 from .train import Trainer
 
 TASK = "ptbxl-superdiagnostic"
@@ -71,7 +72,9 @@ def select_thresholds(targets: np.ndarray, probs: np.ndarray) -> list[float]:
 
 class PtbxlTrainer(Trainer):
     score_key = "macro_auc"
-    val_keys = ("macro_auc", "macro_f1", "prd", "constraints", "exclusion_before_projection", "thresholds")
+    val_keys = ("macro_auc", "macro_auc_interval", "macro_f1", "prd", "constraints", "exclusion_before_projection",
+                "thresholds")  # fmt: skip
+    VAL_BOOT = 200  # bootstrap resamples of fold 9 behind the interval logged each epoch
 
     def _setup_data(self, cfg: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.ctx.active:
@@ -135,7 +138,19 @@ class PtbxlTrainer(Trainer):
         return hide_leads(x, self.cfg.data.mask_prob, self.cfg.data.mask_max)
 
     def _val_line(self, val: dict) -> str:
-        return f"val macroAUC={val['macro_auc']:.4f} macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
+        lo, hi = val["macro_auc_interval"]
+        return f"val macroAUC={val['macro_auc']:.4f} [{lo:.3f}, {hi:.3f}] macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
+
+    def fit(self, resume: bool = False) -> dict:
+        from .evaluate_ptbxl import NOT_COMPARABLE
+
+        result = super().fit(resume)
+        ck = load_checkpoint(self.out / "best.pt") if self.ctx.main else None
+        if ck is not None:
+            result["best_val_macro_auc_interval"] = ck["meta"]["val"]["macro_auc_interval"]
+            result["note"] = (f"fold 9 ({len(self.val)} records), 90% bootstrap interval; "
+                              + NOT_COMPARABLE.format(n=len(self.meta["train_records"]) + len(self.val) + _test_count(self.cfg)))  # fmt: skip
+        return result
 
     @torch.no_grad()
     def validate(self) -> dict:
@@ -145,6 +160,7 @@ class PtbxlTrainer(Trainer):
         targets = self.val.targets
         thresholds = select_thresholds(targets, probs)
         rep = multilabel_report(targets, probs, SUPERCLASSES, thresholds)
+        rep["macro_auc_interval"] = bootstrap_auc(targets, probs, self.VAL_BOOT, seed=0)["macro_auc_interval"]
         scale = self.lead_std[None, None, :, None]
         rep["prd"] = prd(self.val_windows.numpy() * scale, recon * scale)
         rep["constraints"] = [c["violation_rate"] for c in constraint_report(probs, None, self._prob_constraints())]
@@ -155,6 +171,13 @@ class PtbxlTrainer(Trainer):
 
     def _prob_constraints(self) -> list[dict]:
         return [c for c in self.meta["constraints"] if c["output"] == "probabilities"]
+
+
+def _test_count(cfg: Config) -> int:
+    from .data.ptbxl import read_table
+
+    records, _ = read_table(database_dir(data_root(cfg.data.data_dir), "ptbxl"), cfg.data.rate)
+    return sum(r.fold in FOLDS["test"] for r in records)
 
 
 def record_outputs(model: torch.nn.Module, projection, windows: torch.Tensor, device, dtype=torch.float32,
