@@ -168,8 +168,6 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     MIT-BIH data) and goes into the graph and the metadata. The file is written to a temporary name and
     renamed only after the check passes.
     """
-    import onnx
-
     ck = load_checkpoint(run)
     model, cfg = model_from_checkpoint(ck)
     meta = ck["meta"]
@@ -190,69 +188,30 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     rr = torch.tensor(meta["rr_mean"]) + torch.randn(256, len(meta["rr_mean"]), generator=g) * torch.tensor(
         meta["rr_std"]
     )
-    quiet = logging.getLogger("torch.onnx")  # it warns about torchvision ops this model does not use
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with atomic_path(out) as tmp:  # written only if the check below passes
-            batch = torch.export.Dim("batch", min=1)
-            with warnings.catch_warnings():  # torch's exporter warns about its own internals
-                warnings.simplefilter("ignore", category=FutureWarning)
-                warnings.simplefilter("ignore", category=UserWarning)
-                graph = Deployable(model, meta, conv2d=True).eval()
-                torch.onnx.export(
-                    graph, (x, rr), str(tmp), input_names=["x", "rr"],
-                    output_names=["probabilities", "reconstruction"], dynamic_shapes=({0: batch}, {0: batch}),
-                    dynamo=True, external_data=False, verbose=False,
-                )  # fmt: skip
-            proto = onnx.load(tmp)
-            info = model_metadata(ck, name or Path(out).stem)
-            info["graph"] = "2-D convolutions (1 x k)" if graph.conv2d else "1-D convolutions"
-            del proto.metadata_props[:]
-            for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = k, v
-            proto.doc_string = f"ecgmtl {info['name']}: AAMI beat classes + beat reconstruction. {ATTRIBUTION}"
-            onnx.checker.check_model(proto)
-            onnx.save(proto, tmp)
-            check = verify(str(tmp), wrapper, x, rr, tol)
-    finally:
-        quiet.setLevel(level)
+    graph = Deployable(model, meta, conv2d=True).eval()
+    info = model_metadata(ck, name or Path(out).stem)
+    info["graph"] = "2-D convolutions (1 x k)" if graph.conv2d else "1-D convolutions"
+    batch = torch.export.Dim("batch", min=1)
+    with atomic_path(out) as tmp:  # written only if the check below passes
+        write_onnx(graph, (x, rr), tmp, ["x", "rr"], ({0: batch}, {0: batch}), info,
+                   f"ecgmtl {info['name']}: AAMI beat classes + beat reconstruction. {ATTRIBUTION}")  # fmt: skip
+        check = verify(str(tmp), wrapper, x, rr, tol)
     return {"path": str(out), **check, "calibration": meta.get("calibration")}
 
 
 def export_records(ck: dict, model: nn.Module, out: str | os.PathLike, name: str | None, tol: float) -> dict:
     """The 12-lead export: RecordDeployable in the graph, with the decision thresholds chosen on the
     validation fold (stored in the checkpoint), checked against torch in onnxruntime."""
-    import onnx
-
     meta = ck["meta"]
     wrapper = RecordDeployable(model, meta).eval()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 7, meta["in_leads"], meta["window"], generator=g) * 0.3
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        with atomic_path(out) as tmp:
-            dims = {0: torch.export.Dim("records", min=1), 1: torch.export.Dim("windows", min=1)}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=FutureWarning)
-                warnings.simplefilter("ignore", category=UserWarning)
-                torch.onnx.export(wrapper, (x,), str(tmp), input_names=["x"], output_names=["probabilities", "reconstruction"],
-                                  dynamic_shapes=(dims,), dynamo=True, external_data=False, verbose=False)  # fmt: skip
-            proto = onnx.load(tmp)
-            info = record_metadata(ck, name or Path(out).stem)
-            del proto.metadata_props[:]
-            for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = k, v
-            proto.doc_string = f"ecgmtl {info['name']}: 12-lead diagnostic superclasses + 12-lead reconstruction. {PTBXL_ATTRIBUTION}"
-            onnx.checker.check_model(proto)
-            onnx.save(proto, tmp)
-            check = verify(str(tmp), wrapper, x, None, tol)
-    finally:
-        quiet.setLevel(level)
+    info = record_metadata(ck, name or Path(out).stem)
+    dims = {0: torch.export.Dim("records", min=1), 1: torch.export.Dim("windows", min=1)}
+    with atomic_path(out) as tmp:
+        write_onnx(wrapper, (x,), tmp, ["x"], (dims,), info,
+                   f"ecgmtl {info['name']}: 12-lead diagnostic superclasses + 12-lead reconstruction. {PTBXL_ATTRIBUTION}")  # fmt: skip
+        check = verify(str(tmp), wrapper, x, None, tol)
     return {"path": str(out), **check, "thresholds": info["thresholds"]}
 
 
@@ -299,6 +258,34 @@ def record_metadata(ck: dict, name: str) -> dict:
         "val": {k: v for k, v in meta["val"].items() if k != "thresholds"},
         "attribution": PTBXL_ATTRIBUTION,
     }
+
+
+def write_onnx(graph: nn.Module, args: tuple, path: Path, input_names: list[str], dynamic_shapes: tuple, info: dict,
+               doc: str) -> None:  # fmt: skip
+    """torch's dynamo exporter to `path`, quietly; the metadata `info` (key 'ecgmtl', JSON) and `doc` added;
+    checked by onnx.checker."""
+    import onnx
+
+    quiet = logging.getLogger("torch.onnx")  # it warns about torchvision ops these models do not use
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():  # torch's exporter warns about its own internals
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=UserWarning)
+            torch.onnx.export(graph, args, str(path), input_names=input_names,
+                              output_names=["probabilities", "reconstruction"], dynamic_shapes=dynamic_shapes,
+                              dynamo=True, external_data=False, verbose=False)  # fmt: skip
+    finally:
+        quiet.setLevel(level)
+    proto = onnx.load(path)
+    del proto.metadata_props[:]
+    for k, v in {META_KEY: json.dumps(info), "ecgmtl_version": __version__, "model_name": info["name"]}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    proto.doc_string = doc
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
 
 
 def verify(path: str, wrapper: nn.Module, x: torch.Tensor, rr: torch.Tensor, tol: float) -> dict:

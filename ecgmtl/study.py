@@ -136,7 +136,11 @@ def load_study(path: str | os.PathLike) -> Study:
     check_constraints(probes, CLASSES)
     for row in rows:  # fail before hours of training, not in the middle
         try:
-            check_config(load_config(base, study.common + list(row.overrides)))
+            cfg = load_config(base, study.common + list(row.overrides))
+            if cfg.data.dataset != "mitdb":
+                raise ConfigError(f"ecgmtl study measures MIT-BIH runs on {cfg.data.test}; for PTB-XL use "
+                                  "scripts/ptbxl_study.py")  # fmt: skip
+            check_config(cfg)
         except ConfigError as e:
             raise ConfigError(f"study row {row.name}: {e}") from None
     return study

@@ -180,6 +180,7 @@ def _test_count(cfg: Config) -> int:
     return sum(r.fold in FOLDS["test"] for r in records)
 
 
+@torch.no_grad()
 def record_outputs(model: torch.nn.Module, projection, windows: torch.Tensor, device, dtype=torch.float32,
                    batch: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Record-level probabilities (max over windows of the sigmoid, then the hard constraints), the same before
