@@ -61,24 +61,26 @@ def train_and_export(run: Path, overrides: list[str]) -> Path:
     return onnx
 
 
-def raw_violation(run: Path, windows: np.ndarray) -> float:
-    """Fraction of fold-10 records whose raw record probabilities (max over windows, before the hard
-    projection) break p(NORM) + max p(other) <= 1, from the run's best checkpoint in torch."""
+def raw_violation(run: Path, windows: np.ndarray) -> dict:
+    """How often the rule p(NORM) + max p(other) <= 1 is broken before the hard projection, on fold 10, from the
+    run's best checkpoint in torch: per window (where the soft penalty acts in training) and per record (the
+    maximum over windows, what the exported graph then projects); with the mean excess over 1."""
     import torch
 
     from ecgmtl.checkpoint import load_checkpoint, model_from_checkpoint
-    from ecgmtl.constraints import ConstraintConfig, HardProjection, resolve
-    from ecgmtl.metrics import constraint_report
-    from ecgmtl.train_ptbxl import record_outputs
 
     ck = load_checkpoint(run / "best.pt")
     model, _ = model_from_checkpoint(ck)
     meta = ck["meta"]
     mean, std = np.asarray(meta["lead_mean"])[:, None], np.asarray(meta["lead_std"])[:, None]
-    z = ((windows - mean) / std).astype(np.float32)  # (records, windows, leads, samples), standardised
-    _, raw, _ = record_outputs(model, HardProjection([], len(meta["classes"])), torch.from_numpy(z), "cpu")
-    rule = resolve([ConstraintConfig("probabilities", "hard", exclusive="NORM")], meta["classes"], (0, 1))
-    return constraint_report(raw, None, rule)[0]["violation_rate"]
+    z = torch.from_numpy(((windows - mean) / std).astype(np.float32))  # (records, windows, leads, samples)
+    with torch.no_grad():
+        p = torch.sigmoid(model(z.flatten(0, 1))["logits"]).reshape(*z.shape[:2], -1).numpy()
+    out = {}
+    for level, q in (("window", p.reshape(-1, p.shape[-1])), ("record", p.max(axis=1))):
+        total = q[:, 0] + q[:, 1:].max(axis=1)  # NORM is class 0
+        out[level] = {"rate": float((total > 1 + 1e-6).mean()), "mean_excess": float(np.maximum(total - 1, 0).mean())}
+    return out
 
 
 def main() -> None:
@@ -116,7 +118,7 @@ def main() -> None:
                          "macro_auc_interval": boot["models"][i]["macro_auc_interval"],
                          "per_class_auc": {c: m["auc"] for c, m in rep["per_class"].items()}, "macro_f1": rep["macro_f1"],
                          "diff_vs_single_task": boot["models"][i].get("macro_auc_diff_vs_first"),
-                         "violation_before_projection": raw_violation(runs[key], windows),
+                         "violation_before_projection": raw_violation(runs[key], windows),  # fmt: skip
                          "best_epoch": meta["epoch"], "seconds_per_epoch": float(np.median(timing)),
                          "encoder": meta["model"]["encoder"]})  # fmt: skip
     note = NOT_COMPARABLE.format(n=_records_here(root, 100))
@@ -133,17 +135,21 @@ def main() -> None:
 
 def format_table(result: dict) -> str:
     lines = ["| model | seed | macro AUC [90% CI] | Δ AUC vs single-task [90% CI] (resamples above 0) | macro F1 | "
-             "p(NORM) + max p(other) > 1, before projection | best epoch | s / epoch (median, 2 cores) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "p(NORM) + max p(other) > 1 before projection: windows (mean excess) | records (mean excess) | best epoch | "
+             "s / epoch (median, 2 cores) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in result["rows"]:
         lo, hi = r["macro_auc_interval"]
         d = r["diff_vs_single_task"]
         diff = "baseline" if d is None else f"{d['mean']:+.3f} [{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}] ({100 * d['fraction_above_zero']:.0f}%)"
+        v = r["violation_before_projection"]
+        viol = " | ".join(f"{100 * v[k]['rate']:.1f}% ({v[k]['mean_excess']:.4f})" for k in ("window", "record"))
         lines.append(f"| {r['label']} | {r['seed']} | {r['macro_auc']:.3f} [{lo:.3f}, {hi:.3f}] | {diff} | {r['macro_f1']:.3f} | "
-                     f"{100 * r['violation_before_projection']:.1f}% | {r['best_epoch']} | {r['seconds_per_epoch']:.0f} |")  # fmt: skip
+                     f"{viol} | {r['best_epoch']} | {r['seconds_per_epoch']:.0f} |")  # fmt: skip
     lines.append(f"\nPTB-XL fold 10, {result['test_records']} records; paired percentile bootstrap over records "
                  f"({result['bootstrap']['n_boot']} resamples). {result['note'][0].upper() + result['note'][1:]}. "
-                 "After the hard projection in the exported graph the violation rate is 0 for every model.")  # fmt: skip
+                 "After the hard projection in the exported graph the violation rate is 0 for every model. The soft penalty "
+                 "acts on training windows; the maximum over windows raises p(NORM) and the other classes together, so "
+                 "a record can break the rule when none of its windows does.")  # fmt: skip
     return "\n".join(lines)
 
 
