@@ -133,6 +133,8 @@ def format_twelve_report(rep: dict) -> str:
             what = f"{c['output']} in [{c['lower']:.3g}, {c['upper']:.3g}]" if c["lower"] is not None else c["output"]
             unit = "values"
         where = "in the graph" if c["in_graph"] else "soft, training only"
+        if c.get("exclusive") and not c["in_graph"] and any(h.get("exclusive") and h["in_graph"] for h in rep["constraints"]):
+            where += "; measured after the hard projection, which enforces it (scripts/ptbxl_study.py measures before)"
         lines.append(f"constraint {c['kind']} {what} ({where}): violated by {100 * c['violation_rate']:.3f}% of {unit}")
     if "hidden_lead_prd" in rep:
         lines.append("hidden-lead reconstruction, PRD % (the lead hidden from the input, rebuilt from the others):")

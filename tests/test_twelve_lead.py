@@ -85,14 +85,14 @@ def test_bootstrap_interval_holds_the_estimate_and_pairs_models():
 
 @pytest.fixture(scope="module")
 def ptbxl_run(tmp_path_factory, cache):
-    """A small 12-lead model trained through the CLI on folds 1-8 (1 + 1 epochs, one crop per record)."""
+    """A small 12-lead model trained through the CLI on folds 1-8 (1 + 2 epochs, two crops per record; about 20 s)."""
     out = tmp_path_factory.mktemp("ptbxl") / "run"
     res = run_cli("train", "--config", ROOT / "configs" / "ptbxl.yaml", "--out", out, "--no-progress",
-                  "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=1",
-                  "--set", "data.crops_per_epoch=1", "--set", "model.widths=[16,32,64]", "--set", "train.threads=2")  # fmt: skip
+                  "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=2",
+                  "--set", "data.crops_per_epoch=2", "--set", "model.widths=[16,32,64]", "--set", "train.threads=2")  # fmt: skip
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
-    assert result["metric"] == "macro_auc" and 0.5 < result["best_val_macro_auc"] <= 1.0
+    assert result["metric"] == "macro_auc" and 0.7 < result["best_val_macro_auc"] <= 1.0  # it learns
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["val"]["constraints"][1] == 0.0  # the hard rule, after the projection
     onnx = out / "model.onnx"
