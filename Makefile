@@ -24,7 +24,7 @@ run: install
 	$(BIN)/ecgmtl predict $(RECORD) --model $(RUN)/model.onnx
 
 # The 12-lead model: train on PTB-XL folds 1-8 (fold 9 for the checkpoint and thresholds), export, evaluate on
-# fold 10 with bootstrap intervals and hidden-lead PRD, predict one record (about 6 min on 2 cores).
+# fold 10 with bootstrap intervals and hidden-lead PRD, predict one record (about 7 min on 2 cores).
 RECORD12 ?= $(or $(ECGMTL_DATA),../shared/physionet)/ptbxl/records100/00000/00009_lr.dat
 run-12lead: install
 	rm -rf $(RUN)-12lead
