@@ -52,8 +52,9 @@ def beat_free_segments(peaks_s: np.ndarray, duration_s: float, min_gap_s: float 
 
 def predict_record(model: OnnxModel, path: str | os.PathLike, lead: str | None = None, keep_arrays: bool = False,
                    timings: dict | None = None, reconstruct_missing: bool = False) -> dict:  # fmt: skip
-    """A 12-lead model: see ecgmtl.predict12.predict_twelve (`lead` does not apply). A beat model: Detect beats in a record (its annotations are not used), classify and reconstruct each, and gate them
-    on signal quality (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason.
+    """A 12-lead model: see ecgmtl.predict12.predict_twelve (`lead` does not apply). A beat model: detect beats
+    in a record (its annotations are not used), classify and reconstruct each, and gate them on signal quality
+    (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason.
 
     Returns a JSON-ready dict: model, record, provider, per-class summary, reconstruction PRD, quality (the
     thresholds and the failed segments), and every beat (sample index at the record's rate, time in s, class,
