@@ -35,7 +35,10 @@ def evaluate(
             say(f"ecgmtl: error: --split {split}: a 12-lead model is evaluated on test (fold 10), val (9) or train (1-8)")
             raise typer.Exit(2)
         rep = guarded(evaluate_twelve, m, split or "test", str(data_dir) if data_dir else None, None, boot)
-        emit_json(rep) if json_ else print(format_twelve_report(rep))
+        if json_:
+            emit_json(rep)
+        else:
+            print(format_twelve_report(rep))
         return
     split = split or "DS2"
     rep = guarded(evaluate_model, m, split, str(data_dir) if data_dir else None)

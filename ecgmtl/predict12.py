@@ -126,9 +126,9 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
         x = rec.signal[:, present[k]].astype(np.float32)
         bad = np.isnan(x)
         if bad.mean() > MAX_NAN_FRACTION or np.nanmax(x) - np.nanmin(x) < FLAT_MV:
-            unusable.append(k)
-            continue
-        if bad.any():  # a few invalid samples: bridged linearly
+            unusable.append(k)  # kept as recorded (NaN as 0) unless rebuilt below
+            x = np.nan_to_num(x)
+        elif bad.any():  # a few invalid samples: bridged linearly
             x[bad] = np.interp(np.flatnonzero(bad), np.flatnonzero(~bad), x[~bad])
         signal[j] = resample(x[None], rec.fs, fs)[0, :n]
     warnings = list(rec.warnings)
@@ -147,8 +147,6 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
     for k in hidden:  # the value lead masking trained with: 0 after standardisation
         if k not in derived:
             signal[leads.index(k)] = mean[leads.index(k)]
-    for k in unusable if not reconstruct_missing else []:
-        signal[leads.index(k)] = np.nan_to_num(resample(np.nan_to_num(rec.signal[:, present[k]])[None], rec.fs, fs)[0, :n])
     wins = windows_of(signal, window, stride)
     probs, recon = model.run_records(wins[None])
     p = probs[0]
