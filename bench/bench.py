@@ -46,14 +46,15 @@ def _peak_mb() -> float:
 
 def part_stages(args) -> dict:
     t0 = time.perf_counter()
-    from ecgmtl.predict import predict_record
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.deploy.predict import predict_record
+    from ecgmtl.tasks.base import PredictOptions
+    from ecgmtl.deploy.runtime import OnnxModel
 
     t_import = time.perf_counter() - t0
     m = OnnxModel(args.model, device="cpu")
     t_load = time.perf_counter() - t0 - t_import
     timings: dict = {}
-    res = predict_record(m, args.record, timings=timings)
+    res = predict_record(m, args.record, PredictOptions(timings=timings))
     t1 = time.perf_counter()
     text = json.dumps(res)
     with open(os.devnull, "w") as f:
@@ -66,7 +67,7 @@ def part_stages(args) -> dict:
 def part_onnx(args) -> dict:
     import numpy as np
 
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.deploy.runtime import OnnxModel
 
     m = OnnxModel(args.model, device="cpu")
     _, c, w = m.meta["inputs"]["x"]
@@ -86,7 +87,7 @@ def _random_deployable(n: int):
     import onnx
     import torch
 
-    from ecgmtl.export import Deployable
+    from ecgmtl.tasks.beats.export import Deployable
     from ecgmtl.models import ModelConfig, build_model
 
     meta = json.loads(onnx.load(str(MODEL)).metadata_props[0].value)
@@ -110,7 +111,7 @@ def part_torch(args) -> dict:
 def _trainer(device: str, *overrides: str):
     """The default model's trainer (configs/mitdb.yaml) on real MIT-BIH training beats; nothing is written."""
     from ecgmtl.config import load_config
-    from ecgmtl.train import Trainer
+    from ecgmtl.train.loop import Trainer
 
     cfg = load_config(ROOT / "configs" / "mitdb.yaml", [f"train.device={device}", "train.threads=0", *overrides])
     return Trainer(cfg, ROOT / "runs" / "bench-unused", progress=False)
@@ -173,9 +174,9 @@ def part_gpu_train(args) -> dict:
 
 
 def _real_beats(record: Path, meta: dict):
-    from ecgmtl.predict import preprocess_config
-    from ecgmtl.preprocess import extract_beats
-    from ecgmtl.record import read_record, select_lead
+    from ecgmtl.tasks.beats.predict import preprocess_config
+    from ecgmtl.signal.preprocess import extract_beats
+    from ecgmtl.io.record import read_record, select_lead
 
     pcfg = preprocess_config(meta)
     rec = read_record(record, annotations=False)
@@ -189,8 +190,8 @@ def part_gpu_onnx(args) -> dict:
 
     import numpy as np
 
-    from ecgmtl.export import export_fp16
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.deploy.fp16 import export_fp16
+    from ecgmtl.deploy.runtime import OnnxModel
 
     fp16 = Path(tempfile.mkdtemp()) / "model.fp16.onnx"
     check = export_fp16(args.model, fp16)
@@ -239,7 +240,7 @@ def part_gpu_predict(args) -> dict:
         walls = []
         for _ in range(3):
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "cli.main", "predict", str(args.record), "--model",
+            out = subprocess.run([sys.executable, "-m", "ecgmtl", "predict", str(args.record), "--model",
                                   str(args.model), "--json", "--device", dev], capture_output=True, cwd=ROOT)  # fmt: skip
             walls.append(time.perf_counter() - t0)
             assert out.returncode == 0, out.stderr[-500:]
@@ -255,7 +256,7 @@ def part_cli(args) -> dict:
     walls = []
     for _ in range(3):
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "cli.main", "predict", str(args.record), "--model", str(args.model),
+        out = subprocess.run([sys.executable, "-m", "ecgmtl", "predict", str(args.record), "--model", str(args.model),
                               "--json", "--device", "cpu"], capture_output=True, cwd=ROOT)  # fmt: skip
         walls.append(time.perf_counter() - t0)
         assert out.returncode == 0, out.stderr[-500:]
@@ -353,7 +354,7 @@ def main() -> None:
     if args.from_json:
         res = json.loads(args.from_json.read_text())
     else:
-        from ecgmtl.runtime import cuda_device_count
+        from ecgmtl.deploy.runtime import cuda_device_count
 
         gpu = args.gpu == "on" or (args.gpu == "auto" and cuda_device_count() > 0)
         res = {name: _child(name, args) for name in CPU_PARTS + (GPU_PARTS if gpu else ())}

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from .common import guarded, say
+from ecgmtl.cli.common import guarded, say
 
 app = typer.Typer(help="Get the PhysioNet databases.", no_args_is_help=True)
 

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import emit_json, guarded
+from ecgmtl.cli.common import emit_json, guarded
 
 
 def doctor(
@@ -13,7 +13,7 @@ def doctor(
     json_: Annotated[bool, typer.Option("--json", help="As JSON on stdout.")] = False,
 ) -> None:
     """Versions, onnxruntime providers, and whether CUDA really runs a model here (checked, not assumed)."""
-    from ecgmtl.doctor import format_report, report
+    from ecgmtl.deploy.doctor import format_report, report
 
     info = guarded(report, model)
     if json_:

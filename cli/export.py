@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import emit_json, guarded, say
+from ecgmtl.cli.common import emit_json, guarded, say
 
 
 def export(
@@ -20,11 +20,11 @@ def export(
     exports its decision thresholds (chosen on fold 9) and needs no calibration data."""
 
     def run_export() -> dict:
-        from ecgmtl.export import export_onnx
+        from ecgmtl.deploy.onnx import export_onnx
 
         res = export_onnx(run, out, name, calibrate=calibrate, data_dir=str(data_dir) if data_dir else None)
         if fp16:
-            from ecgmtl.export import export_fp16
+            from ecgmtl.deploy.fp16 import export_fp16
 
             res["fp16"] = export_fp16(out)
         return res

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from . import data
-from .doctor import doctor
-from .evaluate import evaluate
-from .export import export
-from .predict import predict
-from .study import study
-from .train import train
+from ecgmtl.cli import data
+from ecgmtl.cli.doctor import doctor
+from ecgmtl.cli.evaluate import evaluate
+from ecgmtl.cli.export import export
+from ecgmtl.cli.predict import predict
+from ecgmtl.cli.study import study
+from ecgmtl.cli.train import train
 
 app = typer.Typer(
     name="ecgmtl",

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import emit_json, guarded, say
+from ecgmtl.cli.common import emit_json, guarded, say
 
 
 def predict(
@@ -29,55 +29,54 @@ def predict(
     Several records (or a folder): one summary CSV in --out; a record that fails is listed with its reason,
     the others go on, and the exit code is 3 if any failed.
     """
+    from collections import Counter
+
+    from ecgmtl.deploy.models import default_model_for
+    from ecgmtl.deploy.predict import format_result, predict_many, predict_record, summary_csv, write_outputs
+    from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.errors import RecordError
-    from ecgmtl.outputs import find_records, summary_csv, write_text
-    from ecgmtl.predict import default_model_for, format_summary, predict_many, predict_record, write_outputs
-    from ecgmtl.predict12 import format_twelve, twelve_summary_csv
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.io.outputs import find_records, write_text
+    from ecgmtl.io.record import record_base
+    from ecgmtl.tasks.base import PredictOptions
 
     paths = find_records(records)
     if not paths:
         say(f"ecgmtl: error: no WFDB record (.hea) in {', '.join(map(str, records))}")
         raise typer.Exit(RecordError.exit_code)
-    from collections import Counter
-
-    from ecgmtl.record import record_base
-
     clash = sorted(n for n, k in Counter(record_base(p).name for p in paths).items() if k > 1)
     if clash:  # their files in --out would overwrite each other
         say(f"ecgmtl: error: several records are named {', '.join(clash[:5])}; predict those folders one at a time "
-            "with different --out folders")  # fmt: skip
+            "with different --out folders")
         raise typer.Exit(2)
     m = guarded(OnnxModel, model or default_model_for(paths[0]), device)
-    twelve = "leads" in m.meta  # a 12-lead (PTB-XL) model
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
+    outputs = {"csv": csv_, "annotate": annotate, "plot": (plot_start, plot_span) if plot else None}
+    opts = PredictOptions(lead=lead, reconstruct_missing=reconstruct_missing, keep_arrays=plot, outputs=outputs)
 
     def files(result: dict) -> None:
-        for p in write_outputs(result, out, csv_, annotate, (plot_start, plot_span) if plot else None):
+        for p in write_outputs(m, result, out, opts):
             say(f"wrote {p}")
 
     if len(paths) == 1 and not records[0].is_dir():
-        result = guarded(predict_record, m, paths[0], lead, plot, reconstruct_missing=reconstruct_missing)
+        result = guarded(predict_record, m, paths[0], opts)
         for w in result["record"].get("warnings", []):
             say(f"ecgmtl: warning: {result['record']['name']}: {w}")
         guarded(files, result)
         if json_:
             emit_json(result)
         else:
-            print(format_twelve(result) if twelve else format_summary(result))
+            print(format_result(m, result))
         return
-    results, failures = guarded(predict_many, m, paths, lead, progress, files, plot, reconstruct_missing)
-    rows = results + failures
-    table = twelve_summary_csv if twelve else summary_csv
-    summary = guarded(write_text, out / "summary.csv", table(rows, list(m.meta["classes"])))
+    results, failures = guarded(predict_many, m, paths, opts, progress, files)
+    summary = guarded(write_text, out / "summary.csv", summary_csv(m, results + failures))
     for f in failures:
         say(f"ecgmtl: error: {f['path']}: {f['error']}")
     if json_:
         emit_json({"records": results, "failed": failures, "summary_csv": str(summary)})
     else:
         for r in results:
-            print(format_twelve(r) if twelve else format_summary(r))
+            print(format_result(m, r))
         print(f"{len(results)} of {len(paths)} records predicted; summary: {summary}")
     if failures:
         say(f"ecgmtl: error: {len(failures)} of {len(paths)} records failed (listed in {summary})")

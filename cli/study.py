@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import emit_json, guarded, say
+from ecgmtl.cli.common import emit_json, guarded, say
 
 README_MARKER = "study:mitdb"
 
@@ -22,7 +22,7 @@ def study(
 ) -> None:
     """Run a grid of multi-task settings over several seeds on MIT-BIH; print the DS2 table (mean ± sd)."""
     from ecgmtl.readme import readme_block, update_readme
-    from ecgmtl.study import format_table, load_study, run_study
+    from ecgmtl.tasks.beats.study import format_table, load_study, run_study
 
     s = guarded(load_study, config)
     if readme is not None:

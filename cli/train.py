@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import emit_json, guarded, say
+from ecgmtl.cli.common import emit_json, guarded, say
 
 
 def train(
@@ -36,7 +36,7 @@ def train(
         if out is not None and out.resolve() != resume.resolve():
             raise ConfigError("--out and --resume name different folders; --resume RUN continues RUN in place")
         if config is None and not overrides:
-            from ecgmtl.train import resume_config
+            from ecgmtl.train.run import resume_config
 
             return resume, resume_config(resume)
         return resume, load_config(config, overrides)  # checked against the run's own before anything runs
@@ -44,7 +44,7 @@ def train(
     run_dir, cfg = guarded(resolve)
 
     def run() -> dict:
-        from ecgmtl.train import train as train_model
+        from ecgmtl.train.run import train as train_model
 
         return train_model(cfg, run_dir, progress=progress, resume=resume is not None)
 

@@ -19,10 +19,11 @@ import wfdb
 
 from ecgmtl.data.mitdb import AAMI, DS2
 from ecgmtl.data.paths import data_root, database_dir
-from ecgmtl.noise import add_noise, gating_rates, noise_track, noisy_mask
-from ecgmtl.predict import default_model_path, predict_record
-from ecgmtl.record import read_record, select_lead
-from ecgmtl.runtime import OnnxModel
+from ecgmtl.signal.noise import add_noise, gating_rates, noise_track, noisy_mask
+from ecgmtl.deploy.models import default_model_path
+from ecgmtl.deploy.predict import predict_record
+from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.deploy.runtime import OnnxModel
 
 
 def noisy_record(src: Path, dst: Path, noise: np.ndarray, snr_db: float, offset: int) -> np.ndarray:

@@ -7,38 +7,34 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from .constraints import ConstraintConfig
-from .errors import ConfigError
-from .models.multitask import ModelConfig
-from .preprocess import PreprocessConfig
-from .schedules import ScheduleConfig
+from ecgmtl.mtl.constraints import ConstraintConfig
+from ecgmtl.errors import ConfigError
+from ecgmtl.models.multitask import ModelConfig
+from ecgmtl.signal.preprocess import PreprocessConfig
+from ecgmtl.mtl.schedules import ScheduleConfig
 
-# Validation records: whole DS1 records held out (never DS2), chosen to hold S, V and F beats while
-# leaving the S-rich records (118, 201, 207, 209, 223) to training.
+# Validation records of the beat task: whole DS1 records held out (never DS2), chosen to hold S, V and F beats
+# while leaving the S-rich records (118, 201, 207, 209, 223) to training.
 DEFAULT_VAL = ["106", "114", "124", "205", "215", "220"]
-
-
-DATASETS = ("mitdb", "ptbxl")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """dataset mitdb: AAMI beat classes on MIT-BIH (train/val/test/jitter apply). dataset ptbxl: PTB-XL
-    superdiagnostic labels, strat_fold 1-8 / 9 / 10 (rate, crop_s, stride_s, crops_per_epoch, mask_* apply)."""
+    """Which keys apply depends on the task: beats (train/val/test/jitter) or twelve_lead (rate, crop_s,
+    stride_s, crops_per_epoch, mask_*); see each task's module docstring."""
 
-    dataset: str = "mitdb"
-    data_dir: Optional[str] = None  # folder holding mitdb/ (or ptbxl/); default: $ECGMTL_DATA or ../shared/physionet
+    data_dir: Optional[str] = None  # folder holding the databases; default: $ECGMTL_DATA or ../shared/physionet
     cache_dir: Optional[str] = None
     train: list[str] = field(default_factory=lambda: ["DS1"])  # records or split names; val records leave it
     val: list[str] = field(default_factory=lambda: list(DEFAULT_VAL))
     test: str = "DS2"
     jitter: int = 4  # random shift of training windows, samples at the model rate
-    rate: int = 100  # ptbxl: 100 or 500 Hz files
-    crop_s: float = 2.5  # ptbxl: random training crops and test windows of this length
-    stride_s: float = 1.25  # ptbxl: sliding-window stride at validation and test (maximum over windows)
-    crops_per_epoch: int = 8  # ptbxl: random crops drawn per training record per epoch
-    mask_prob: float = 0.5  # ptbxl: fraction of training windows with hidden leads (lead-masking reconstruction)
-    mask_max: int = 6  # ptbxl: up to this many leads hidden in such a window (zeroed in the input, rebuilt)
+    rate: int = 100  # twelve_lead: 100 or 500 Hz files
+    crop_s: float = 2.5  # twelve_lead: random training crops and test windows of this length
+    stride_s: float = 1.25  # twelve_lead: sliding-window stride at validation and test (maximum over windows)
+    crops_per_epoch: int = 8  # twelve_lead: random crops drawn per training record per epoch
+    mask_prob: float = 0.5  # twelve_lead: fraction of training windows with hidden leads (lead masking)
+    mask_max: int = 6  # twelve_lead: up to this many leads hidden in such a window (zeroed in the input, rebuilt)
     # Training windows larger than this (MB) stay memory-mapped cache shards, read batch by batch; default:
     # half the memory available when training starts.
     memory_mb: Optional[int] = None
@@ -75,7 +71,8 @@ class WeightingConfig:
 
 @dataclass(frozen=True)
 class Config:
-    name: str = "mitdb-resnet1d"
+    name: str = "ecgmtl-model"
+    task: str = "beats"  # a name in ecgmtl.tasks.TASKS, or `package.module:Class` for a task of your own
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -96,7 +93,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tu
         if path is not None:
             if not os.path.isfile(path):
                 raise ConfigError(f"config file {path} does not exist")
-            layers.append(OmegaConf.load(path))
+            layers.append(OmegaConf.create(_upgrade(OmegaConf.to_container(OmegaConf.load(path)))))
         for o in overrides:
             if "=" not in o:
                 raise ConfigError(f"override {o!r} must look like key.sub=value")
@@ -116,9 +113,19 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        return OmegaConf.to_object(OmegaConf.merge(_schema(), d))
+        return OmegaConf.to_object(OmegaConf.merge(_schema(), _upgrade(d)))
     except OmegaConfBaseException as e:
         raise ConfigError(f"saved configuration does not fit this ecgmtl version: {_one_line(e)}") from None
+
+
+def _upgrade(d: Any) -> Any:
+    """A config written before tasks had names said `data.dataset`; its value is an alias of the task."""
+    if isinstance(d, dict) and isinstance(d.get("data"), dict) and "dataset" in d["data"]:
+        data = dict(d["data"])
+        dataset = data.pop("dataset")
+        d = {**d, "data": data}
+        d.setdefault("task", dataset)
+    return d
 
 
 def _schema():

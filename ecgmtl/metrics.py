@@ -65,7 +65,7 @@ def constraint_report(probs: np.ndarray, recon: np.ndarray, resolved: list[dict]
     out = []
     for c in resolved:
         if c.get("exclusive") is not None:  # one value per row: p(exclusive) + max p(other)
-            from .constraints import EXCLUSION_TOLERANCE
+            from ecgmtl.mtl.constraints import EXCLUSION_TOLERANCE
 
             y = probs[:, c["exclusive_index"]] + probs[:, c["index"]].max(axis=1) if len(probs) else probs[:, 0]
             out.append({**{k: c[k] for k in ("output", "kind", "classes", "upper", "exclusive")}, "lower": None,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .atomic import atomic_path
-from .errors import ConfigError
+from ecgmtl.io.atomic import atomic_path
+from ecgmtl.errors import ConfigError
 
 
 def _block(marker: str) -> str:

@@ -67,7 +67,7 @@ def raw_violation(run: Path, windows: np.ndarray) -> dict:
     maximum over windows, what the exported graph then projects); with the mean excess over 1."""
     import torch
 
-    from ecgmtl.checkpoint import load_checkpoint, model_from_checkpoint
+    from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
     ck = load_checkpoint(run / "best.pt")
     model, _ = model_from_checkpoint(ck)
@@ -93,9 +93,9 @@ def main() -> None:
 
     from ecgmtl.data.paths import cache_dir, data_root, database_dir
     from ecgmtl.data.ptbxl import load_ptbxl, sliding_windows
-    from ecgmtl.evaluate_ptbxl import NOT_COMPARABLE, _records_here
+    from ecgmtl.tasks.twelve_lead.evaluate import NOT_COMPARABLE, _records_here
     from ecgmtl.metrics import bootstrap_auc, multilabel_report
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.deploy.runtime import OnnxModel
 
     root = database_dir(data_root(None), "ptbxl")
     test = load_ptbxl(root, "test", 100, cache_dir(None))
@@ -107,7 +107,7 @@ def main() -> None:
             models[key] = OnnxModel(train_and_export(runs[key], over + [f"train.seed={seed}"]), device="cpu")
         m0 = models["mt"].meta
         windows = sliding_windows(test.signals, m0["window"], m0["stride"])
-        probs = {k: m.run_records(windows)[0] for k, m in models.items()}
+        probs = {k: m.run(windows)[0] for k, m in models.items()}
         order = ["st", "mt", "nosoft"]
         boot = bootstrap_auc(test.targets, [probs[k] for k in order], a.boot, seed=seed)
         for i, key in enumerate(order):

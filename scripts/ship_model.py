@@ -38,7 +38,7 @@ def predict_200_check(model, db: Path) -> dict:
 
     from ecgmtl.data.mitdb import AAMI
     from ecgmtl.metrics import match_beats
-    from ecgmtl.predict import predict_record
+    from ecgmtl.deploy.predict import predict_record
 
     with tempfile.TemporaryDirectory() as d:
         for ext in ("hea", "dat"):
@@ -184,17 +184,17 @@ def main() -> None:
     ap.add_argument("--also", type=Path, nargs="*", default=[], help="runs of the same recipe, other seeds")
     args = ap.parse_args()
 
-    from ecgmtl.checkpoint import load_checkpoint
+    from ecgmtl.train.checkpoint import load_checkpoint
     from ecgmtl.config import load_config
     from ecgmtl.data.paths import data_root, database_dir
-    from ecgmtl.evaluate import evaluate_model
-    from ecgmtl.export import export_onnx
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.tasks.beats.evaluate import evaluate_model
+    from ecgmtl.deploy.onnx import export_onnx
+    from ecgmtl.deploy.runtime import OnnxModel
 
     train_info = {"machine": f"{platform.machine()} CPU, {__import__('os').cpu_count()} cores"}
     run = args.run
     if run is None:
-        from ecgmtl.train import train
+        from ecgmtl.train.run import train
 
         run = ROOT / "runs" / "ship"
         t0 = time.time()

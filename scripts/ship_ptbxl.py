@@ -127,8 +127,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "ptbxl" / "mt-seed0")
     a = ap.parse_args()
-    from ecgmtl.evaluate_ptbxl import evaluate_twelve
-    from ecgmtl.runtime import OnnxModel
+    from ecgmtl.tasks.twelve_lead.evaluate import evaluate_twelve
+    from ecgmtl.deploy.runtime import OnnxModel
 
     if not (a.run / "best.pt").is_file():
         cli("train", "--config", str(ROOT / "configs" / "ptbxl.yaml"), "--out", str(a.run), "--no-progress")

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ECGMTL_DATA", ROOT.parent / "shared" / "physionet")).resolve()
 MITDB = DATA / "mitdb"
-ECGMTL = [sys.executable, "-m", "cli.main"]
+ECGMTL = [sys.executable, "-m", "ecgmtl"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,7 +8,7 @@ import pytest
 import wfdb
 from typer.testing import CliRunner
 
-from cli.main import app
+from ecgmtl.cli.main import app
 from conftest import DATA, MITDB, run_cli, train_small
 
 
@@ -114,7 +114,7 @@ def test_predict_json_with_cli_runner(tiny_onnx):
 
 
 def test_cuda_is_refused_clearly_without_a_gpu(tiny_onnx):
-    from ecgmtl.runtime import cuda_usable
+    from ecgmtl.deploy.runtime import cuda_usable
 
     if cuda_usable():
         pytest.skip("a GPU is usable here")

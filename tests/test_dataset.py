@@ -4,7 +4,7 @@ import pytest
 from conftest import MITDB
 from ecgmtl.data.mitdb import CLASSES, DS1, DS2, PACED, ShardedArray, load_beats, resolve_records
 from ecgmtl.errors import RecordError
-from ecgmtl.preprocess import PreprocessConfig
+from ecgmtl.signal.preprocess import PreprocessConfig
 
 # AAMI counts of the inter-patient split (de Chazal et al. 2004), as every paper reports them.
 DS1_COUNTS = {"N": 45866, "S": 944, "V": 3788, "F": 415, "Q": 8}

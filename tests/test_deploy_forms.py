@@ -11,11 +11,12 @@ from torch import nn
 from conftest import ROOT, run_cli, train_small
 from ecgmtl.config import load_config
 from ecgmtl.errors import ConfigError
-from ecgmtl.export import FP16_TOLERANCE, Deployable, export_fp16
+from ecgmtl.deploy.fp16 import FP16_TOLERANCE, export_fp16
+from ecgmtl.tasks.beats.export import Deployable
 from ecgmtl.models import ModelConfig, build_model
 from ecgmtl.models.conv2d import PolyphaseConv, SubPixelUpsample, as_conv2d, convertible
-from ecgmtl.preflight import check_config
-from ecgmtl.runtime import OnnxModel
+from ecgmtl.train.preflight import check_config
+from ecgmtl.deploy.runtime import OnnxModel
 from test_export import _ds2_beats
 
 

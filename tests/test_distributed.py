@@ -18,9 +18,9 @@ COMMON = ["--config", ROOT / "configs" / "mitdb.yaml", "--no-progress", "--set",
 
 
 def torchrun(n: int, out, *sets: str) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc_per_node n -m cli.main train ...` (a rendezvous on localhost)."""
+    """`torchrun --standalone --nproc_per_node n -m ecgmtl train ...` (a rendezvous on localhost)."""
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n), "-m",
-            "cli.main", "train", "--out", str(out), *map(str, COMMON)]  # fmt: skip
+            "ecgmtl", "train", "--out", str(out), *map(str, COMMON)]  # fmt: skip
     for s in sets:
         args += ["--set", s]
     env = {**os.environ, "ECGMTL_DATA": str(DATA), "OMP_NUM_THREADS": "1"}

@@ -7,10 +7,10 @@ import onnx
 import torch
 
 from conftest import MITDB
-from ecgmtl.checkpoint import load_checkpoint, model_from_checkpoint
+from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 from ecgmtl.data.mitdb import CLASSES, load_beats
-from ecgmtl.export import Deployable
-from ecgmtl.runtime import OnnxModel
+from ecgmtl.tasks.beats.export import Deployable
+from ecgmtl.deploy.runtime import OnnxModel
 
 
 def _ds2_beats(cfg, cache, n=256):
@@ -62,7 +62,7 @@ def test_failed_export_leaves_the_existing_file_untouched(tiny_run, tmp_path):
     import pytest
 
     from ecgmtl.errors import ModelError
-    from ecgmtl.export import export_onnx
+    from ecgmtl.deploy.onnx import export_onnx
 
     target = tmp_path / "model.onnx"
     target.write_bytes(b"the model users already have")

@@ -44,7 +44,7 @@ def reference(tmp_path_factory) -> Path:
 
 def _popen(args: list[str], env: dict | None = None) -> subprocess.Popen:
     e = {**os.environ, "ECGMTL_DATA": str(DATA), **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=e,
+    return subprocess.Popen([sys.executable, "-m", "ecgmtl", *args], cwd=ROOT, env=e,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
@@ -104,7 +104,7 @@ def test_sigkill_during_a_checkpoint_write_then_resume(reference, tmp_path):
 def test_nan_in_one_task_loss_is_skipped_then_stops_cleanly(tmp_path, capsys):
     from ecgmtl.config import load_config
     from ecgmtl.errors import TrainingStopped
-    from ecgmtl.train import Trainer
+    from ecgmtl.train.loop import Trainer
 
     cfg = load_config(CONFIG, [s for s in SMALL[1::2] if "=" in s] + ["train.max_nonfinite=5"])
     out = tmp_path / "nan"
@@ -182,7 +182,7 @@ def test_altered_cache_file_is_rebuilt_not_trusted(tmp_path):
 
     from conftest import MITDB
     from ecgmtl.data.mitdb import load_beats
-    from ecgmtl.preprocess import PreprocessConfig
+    from ecgmtl.signal.preprocess import PreprocessConfig
 
     cfg = PreprocessConfig()
     a = load_beats(MITDB, ["100"], cfg, tmp_path)

@@ -67,7 +67,7 @@ def test_an_empty_folder_is_one_line_exit_3(tmp_path):
 
 
 def test_doctor_says_what_runs_here():
-    from ecgmtl.runtime import cuda_usable
+    from ecgmtl.deploy.runtime import cuda_usable
 
     res = run_cli("doctor", "--json")
     assert res.returncode == 0, res.stderr

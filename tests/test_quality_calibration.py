@@ -11,9 +11,9 @@ import pytest
 import wfdb
 
 from conftest import MITDB, ROOT, run_cli
-from ecgmtl.calibration import calibrate, expected_calibration_error, fit_temperature
-from ecgmtl.quality import QualityThresholds, gate_beats, saturated, segment_flags, template_correlation
-from ecgmtl.runtime import OnnxModel
+from ecgmtl.deploy.calibration import calibrate, expected_calibration_error, fit_temperature
+from ecgmtl.signal.quality import QualityThresholds, gate_beats, saturated, segment_flags, template_correlation
+from ecgmtl.deploy.runtime import OnnxModel
 
 MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
 sys.path.insert(0, str(ROOT / "data_scripts"))
@@ -45,7 +45,7 @@ def test_segment_checks_on_a_real_lead():
     x[10 * 360 : 20 * 360] = 0.3  # segment 1: flat
     x[22 * 360 : 24 * 360] = 5.0  # segment 2: 2 s held at the converter's top rail (the record's maximum)
     thr = QualityThresholds()
-    from ecgmtl.preprocess import PreprocessConfig, prepare_signal
+    from ecgmtl.signal.preprocess import PreprocessConfig, prepare_signal
 
     cfg = PreprocessConfig()
     filtered = prepare_signal(x, fs, cfg)

@@ -4,7 +4,7 @@ import wfdb
 
 from conftest import MITDB
 from ecgmtl.errors import RecordError
-from ecgmtl.record import read_record, select_lead
+from ecgmtl.io.record import read_record, select_lead
 
 
 @pytest.mark.parametrize("form", ["100", "100.dat", "100.hea"])

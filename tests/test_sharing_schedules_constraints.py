@@ -10,13 +10,13 @@ import torch
 from scipy.optimize import minimize
 
 from ecgmtl.config import load_config
-from ecgmtl.constraints import ConstraintConfig, HardProjection, SimplexBoxProjection, resolve, soft_penalty
+from ecgmtl.mtl.constraints import ConstraintConfig, HardProjection, SimplexBoxProjection, resolve, soft_penalty
 from ecgmtl.data.mitdb import CLASSES
 from ecgmtl.errors import ConfigError
 from ecgmtl.models import ModelConfig, build_model
-from ecgmtl.preflight import check_config
-from ecgmtl.runtime import OnnxModel
-from ecgmtl.schedules import ScheduleConfig, batch_tasks, step_groups
+from ecgmtl.train.preflight import check_config
+from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.mtl.schedules import ScheduleConfig, batch_tasks, step_groups
 
 from conftest import DATA, ROOT, run_cli, train_small
 

@@ -10,12 +10,12 @@ import torch
 import wfdb
 
 from conftest import DATA, ROOT, run_cli
-from ecgmtl.constraints import ConstraintConfig, ExclusionProjection, check_constraints, resolve, soft_penalty
+from ecgmtl.mtl.constraints import ConstraintConfig, ExclusionProjection, check_constraints, resolve, soft_penalty
 from ecgmtl.data.ptbxl import SUPERCLASSES
 from ecgmtl.errors import ConfigError
 from ecgmtl.metrics import bootstrap_auc, constraint_report, multilabel_report
-from ecgmtl.predict12 import derive_limb_leads
-from ecgmtl.train_ptbxl import hide_leads
+from ecgmtl.tasks.twelve_lead.predict import derive_limb_leads
+from ecgmtl.tasks.twelve_lead.task import hide_leads
 
 PTBXL = DATA / "ptbxl"
 RECORD = PTBXL / "records100" / "00000" / "00009_lr"

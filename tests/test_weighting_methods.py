@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import train_small
-from ecgmtl.weighting import WEIGHTINGS
-from ecgmtl.weighting.pcgrad import project_conflicts
+from ecgmtl.mtl.weighting import WEIGHTINGS
+from ecgmtl.mtl.weighting.pcgrad import project_conflicts
 
 TASKS = ("classification", "reconstruction")
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from ecgmtl.schedules import ScheduleConfig, decay, lr_factor, task_scales
-from ecgmtl.weighting import WEIGHTINGS
+from ecgmtl.mtl.schedules import ScheduleConfig, decay, lr_factor, task_scales
+from ecgmtl.mtl.weighting import WEIGHTINGS
 
 TASKS = ("classification", "reconstruction")
 

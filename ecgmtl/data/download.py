@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import RecordError
+from ecgmtl.errors import RecordError
 
 DATABASES = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptb-xl", "ptbxl": "ptb-xl"}
 FOLDERS = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptbxl"}

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RecordError
-from ..preprocess import PreprocessConfig, extract_beats
-from ..record import read_record, select_lead
-from .cache import read_shard, write_shard
+from ecgmtl.errors import RecordError
+from ecgmtl.signal.preprocess import PreprocessConfig, extract_beats
+from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.data.cache import read_shard, write_shard
 
 CLASSES = ("N", "S", "V", "F", "Q")
 AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import RecordError
+from ecgmtl.errors import RecordError
 
 ENV_DATA = "ECGMTL_DATA"
 ENV_CACHE = "ECGMTL_CACHE"

@@ -13,9 +13,9 @@ import copy
 import torch
 from torch import nn
 
-from .encoders import ResBlock1d, ResNet1d
-from .heads import ClassificationHead, ReconstructionHead
-from .multitask import MultiTaskModel
+from ecgmtl.models.encoders import ResBlock1d, ResNet1d
+from ecgmtl.models.heads import ClassificationHead, ReconstructionHead
+from ecgmtl.models.multitask import MultiTaskModel
 
 # Modules whose forward is indifferent to a unit height axis (elementwise ops, the heads' pooling over
 # flattened positions), so that swapping their 1-D layers for 2-D ones keeps the function.

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ecgmtl.registry import Registry
 
 ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
 NORMS = ("batch", "group")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoders import norm_layer
+from ecgmtl.models.encoders import norm_layer
 
 
 class ClassificationHead(nn.Module):

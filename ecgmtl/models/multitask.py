@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .encoders import ENCODERS
-from .heads import ClassificationHead, ReconstructionHead
+from ecgmtl.models.encoders import ENCODERS
+from ecgmtl.models.heads import ClassificationHead, ReconstructionHead
 
 SHARING = ("hard", "soft", "none")
 

@@ -1,0 +1,5 @@
+"""`python -m ecgmtl` is the `ecgmtl` command."""
+
+from ecgmtl.cli.main import main
+
+main()

@@ -1,0 +1,180 @@
+"""Preprocessing shared by training and prediction: one function turns a lead in mV into model inputs.
+
+Everything here is numpy/scipy (no torch), so prediction stays light. The parameters live in
+`PreprocessConfig`, which is saved in every checkpoint and ONNX model so prediction repeats it exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecgmtl.errors import RecordError
+from ecgmtl.signal.resample import resample
+
+RR_FEATURES = ("rr_prev_s", "rr_next_s", "rr_local_s", "rr_prev_rel", "rr_next_rel", "rr_local_rel", "rr_prev_local")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a lead becomes beat windows. Times in seconds, rates in Hz, window lengths in samples at `fs`."""
+
+    fs: float = 180.0  # the model's sampling rate; records are resampled to it
+    lead: str = "MLII"
+    highpass_hz: float = 0.5  # removes baseline wander
+    lowpass_hz: float = 40.0  # removes mains and muscle noise
+    filter_order: int = 2  # Butterworth, applied forward and backward (zero phase)
+    pre: int = 48  # samples before the R peak (0.27 s at 180 Hz)
+    post: int = 80  # samples after it (0.44 s)
+    local_rr_beats: int = 10  # beats averaged for the local RR
+    scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
+    template_channel: bool = False  # add a channel: the beat minus the record's median beat
+    min_r_mv: float = 0.05  # detected peaks smaller than this (mV) are noise, not beats
+
+    @property
+    def channels(self) -> int:
+        return 2 if self.template_channel else 1
+
+    @property
+    def window(self) -> int:
+        return self.pre + self.post
+
+
+@dataclass(frozen=True)
+class Beats:
+    """Model inputs of one record.
+
+    windows: float32 (beats, channels, window): the filtered lead divided by the record's R amplitude
+        (unitless), and with template_channel the same minus the record's median beat.
+    rr: float32 (beats, len(RR_FEATURES)) RR-interval features, seconds or ratios.
+    peaks: int64 (beats,) R-peak indices at the model rate. scale_mv: the record's R amplitude in mV.
+    """
+
+    windows: np.ndarray
+    rr: np.ndarray
+    peaks: np.ndarray
+    scale_mv: float
+
+
+def fill_nan(x: np.ndarray) -> np.ndarray:
+    """Linear interpolation over invalid (NaN) samples, shape kept."""
+    bad = np.isnan(x)
+    if not bad.any():
+        return x
+    good = np.flatnonzero(~bad)
+    if good.size == 0:
+        raise RecordError("the lead holds no valid sample (all NaN)")
+    out = x.copy()
+    out[bad] = np.interp(np.flatnonzero(bad), good, x[good])
+    return out
+
+
+def bandpass(x: np.ndarray, fs: float, cfg: PreprocessConfig) -> np.ndarray:
+    """Zero-phase Butterworth band-pass between cfg.highpass_hz and cfg.lowpass_hz."""
+    from scipy.signal import butter, sosfiltfilt
+
+    high = min(cfg.lowpass_hz, 0.45 * fs)
+    sos = butter(cfg.filter_order, [cfg.highpass_hz, high], btype="band", fs=fs, output="sos")
+    if x.shape[0] <= 3 * (2 * len(sos) + 1):
+        raise RecordError(f"the record is too short to filter ({x.shape[0]} samples at {fs:g} Hz)")
+    return sosfiltfilt(sos, x).astype(np.float32)
+
+
+def prepare_signal(x_mv: np.ndarray, fs_in: float, cfg: PreprocessConfig) -> np.ndarray:
+    """One lead in mV at fs_in -> the filtered lead at cfg.fs, float32 of shape (samples,)."""
+    return bandpass(resample(fill_nan(np.asarray(x_mv, dtype=np.float64)), fs_in, cfg.fs), cfg.fs, cfg)
+
+
+def detect_peaks(x: np.ndarray, fs: float) -> np.ndarray:
+    """R-peak indices (int64) of a filtered lead: neurokit2's QRS detector (method "neurokit"), run by
+    ecgmtl.detect without importing neurokit2; ECGMTL_DETECTOR=neurokit2 calls the library instead."""
+    import os
+
+    if os.environ.get("ECGMTL_DETECTOR", "").lower() != "neurokit2":
+        from ecgmtl.signal.detect import gradient_qrs_peaks
+
+        return gradient_qrs_peaks(x, fs)
+    import warnings
+
+    import neurokit2 as nk  # 1.5 to 4 s to import
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            _, info = nk.ecg_peaks(x, sampling_rate=int(round(fs)), method="neurokit")
+        except Exception:  # neurokit2 raises on signals without any beat-like structure
+            return np.zeros(0, dtype=np.int64)
+    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+
+
+def peak_amplitudes(x: np.ndarray, peaks: np.ndarray, fs: float, cfg: PreprocessConfig) -> np.ndarray:
+    """max |x| within cfg.scale_halfwidth_s of each peak (mV), shape (beats,)."""
+    h = max(1, int(round(cfg.scale_halfwidth_s * fs)))
+    padded = np.pad(np.abs(x), h)
+    return padded[peaks[:, None] + np.arange(2 * h + 1)[None, :]].max(axis=1)
+
+
+def r_amplitude(x: np.ndarray, peaks: np.ndarray, fs: float, cfg: PreprocessConfig) -> float:
+    """The record's typical R amplitude (mV): the median peak amplitude; 1 when there is no beat."""
+    amp = float(np.median(peak_amplitudes(x, peaks, fs, cfg))) if peaks.size else 0.0
+    return amp if amp > 1e-3 else 1.0
+
+
+def beat_windows(x: np.ndarray, peaks: np.ndarray, pre: int, post: int) -> np.ndarray:
+    """Windows x[p - pre : p + post] around each peak, zero-padded at the record's ends: (beats, pre + post)."""
+    padded = np.pad(x, (pre, post))
+    idx = peaks[:, None] + np.arange(pre + post)[None, :]
+    return padded[idx].astype(np.float32)
+
+
+def rr_features(peaks: np.ndarray, fs: float, local_beats: int) -> np.ndarray:
+    """RR features (beats, 7), see RR_FEATURES: previous, next and local mean RR in seconds, each
+    relative to the record's mean RR, and the previous RR relative to the local mean (prematurity)."""
+    n = peaks.shape[0]
+    if n < 2:
+        return np.ones((n, len(RR_FEATURES)), dtype=np.float32)
+    rr = np.diff(peaks).astype(np.float64) / fs
+    prev = np.concatenate([[rr[0]], rr])
+    nxt = np.concatenate([rr, [rr[-1]]])
+    csum = np.concatenate([[0.0], np.cumsum(prev)])
+    i = np.arange(n)
+    lo = np.maximum(0, i - local_beats + 1)
+    local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
+    mean = float(np.mean(rr))
+    feats = np.stack([prev, nxt, local, prev / mean, nxt / mean, local / mean, prev / local], axis=1)
+    return feats.astype(np.float32)
+
+
+def extract_beats(
+    x_mv: np.ndarray, fs_in: float, cfg: PreprocessConfig, peaks_in: np.ndarray | None = None, margin: int = 0
+) -> Beats:
+    """A lead in mV -> beat windows and RR features at the model rate.
+
+    peaks_in: R-peak indices at fs_in (e.g. from annotations); detected when None.
+    margin: extra samples on each side of every window, for random shifts in training.
+    """
+    x = prepare_signal(x_mv, fs_in, cfg)
+    if peaks_in is None:
+        peaks = detect_beats(x, cfg)
+    else:
+        peaks = np.round(np.asarray(peaks_in, dtype=np.float64) * cfg.fs / fs_in).astype(np.int64)
+        peaks = np.clip(peaks, 0, x.shape[0] - 1)
+    return beats_at(x, peaks, cfg, margin)
+
+
+def detect_beats(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """R peaks of a prepared lead (at cfg.fs), without those below the amplitude floor cfg.min_r_mv."""
+    peaks = detect_peaks(x, cfg.fs)
+    return peaks[peak_amplitudes(x, peaks, cfg.fs, cfg) >= cfg.min_r_mv] if peaks.size else peaks
+
+
+def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0) -> Beats:
+    """Model inputs at given R peaks of a prepared lead (at cfg.fs)."""
+    scale = r_amplitude(x, peaks, cfg.fs, cfg)
+    windows = beat_windows(x / scale, peaks, cfg.pre + margin, cfg.post + margin)[:, None, :]
+    if cfg.template_channel:
+        # Patient-adaptive morphology: what sets a beat apart from this patient's usual beat.
+        template = np.median(windows, axis=0, keepdims=True) if len(windows) else windows
+        windows = np.concatenate([windows, windows - template], axis=1)
+    return Beats(windows, rr_features(peaks, cfg.fs, cfg.local_rr_beats), peaks, scale)

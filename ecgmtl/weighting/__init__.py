@@ -1,6 +1,0 @@
-"""Loss-weighting methods, one file each, found by name in WEIGHTINGS."""
-
-from .base import WEIGHTINGS, Weighting
-from . import dbmtl, dwa, fixed, gradnorm, pcgrad, rlw, uncertainty  # noqa: F401  (registers the methods)
-
-__all__ = ["WEIGHTINGS", "Weighting"]
