@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 RUN ?= runs/demo
 RECORD ?= $(or $(ECGMTL_DATA),../shared/physionet)/mitdb/200.dat
 
-.PHONY: install run run-12lead test clean
+.PHONY: install run run-12lead test test-fast lint format check-install clean
 
-$(BIN)/ecgmtl: pyproject.toml
+$(BIN)/ecgmtl: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -33,8 +33,25 @@ run-12lead: install
 	$(BIN)/ecgmtl evaluate --model $(RUN)-12lead/model.onnx
 	$(BIN)/ecgmtl predict $(RECORD12) --model $(RUN)-12lead/model.onnx
 
+# The whole suite (what CI runs, after the lint and the install check).
 test: install
 	$(BIN)/python -m pytest -q
+
+# The tests that train nothing (closed forms, projections, schedules, shapes, readers, shipped models).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# `pip install .` (not editable) in a fresh virtual environment, then the CLI from a folder outside the checkout.
+check-install:
+	bash .ci/check_install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

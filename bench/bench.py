@@ -47,8 +47,8 @@ def _peak_mb() -> float:
 def part_stages(args) -> dict:
     t0 = time.perf_counter()
     from ecgmtl.deploy.predict import predict_record
-    from ecgmtl.tasks.base import PredictOptions
     from ecgmtl.deploy.runtime import OnnxModel
+    from ecgmtl.tasks.base import PredictOptions
 
     t_import = time.perf_counter() - t0
     m = OnnxModel(args.model, device="cpu")
@@ -60,8 +60,14 @@ def part_stages(args) -> dict:
     with open(os.devnull, "w") as f:
         f.write(text)
     t_write = time.perf_counter() - t1
-    return {"import_s": t_import, "model_load_s": t_load, **{f"{k}_s": v for k, v in timings.items()},
-            "json_s": t_write, "beats": res["n_beats"], "peak_mb": _peak_mb()}  # fmt: skip
+    return {
+        "import_s": t_import,
+        "model_load_s": t_load,
+        **{f"{k}_s": v for k, v in timings.items()},
+        "json_s": t_write,
+        "beats": res["n_beats"],
+        "peak_mb": _peak_mb(),
+    }
 
 
 def part_onnx(args) -> dict:
@@ -78,8 +84,13 @@ def part_onnx(args) -> dict:
     best = min(_timed(lambda: m.run(x, rr, batch=4096)) for _ in range(5))
     one = _per_call(lambda i: m.session.run(None, {"x": x[i : i + 1], "rr": rr[i : i + 1]}), 300)
     b256 = _per_call(lambda i: m.session.run(None, {"x": x[:256], "rr": rr[:256]}), 30)
-    return {"beats_per_s_batch4096": len(x) / best, "batch1_ms": 1000 * one, "batch256_ms": 1000 * b256,
-            "threads": os.cpu_count(), "peak_mb": _peak_mb()}  # fmt: skip
+    return {
+        "beats_per_s_batch4096": len(x) / best,
+        "batch1_ms": 1000 * one,
+        "batch256_ms": 1000 * b256,
+        "threads": os.cpu_count(),
+        "peak_mb": _peak_mb(),
+    }
 
 
 def _random_deployable(n: int):
@@ -87,11 +98,13 @@ def _random_deployable(n: int):
     import onnx
     import torch
 
-    from ecgmtl.tasks.beats.export import Deployable
     from ecgmtl.models import ModelConfig, build_model
+    from ecgmtl.tasks.beats.export import Deployable
 
     meta = json.loads(onnx.load(str(MODEL)).metadata_props[0].value)
-    model = build_model(ModelConfig(**meta["model"]), meta["inputs"]["x"][1], len(meta["rr_features"]), len(meta["classes"]))
+    model = build_model(
+        ModelConfig(**meta["model"]), meta["inputs"]["x"][1], len(meta["rr_features"]), len(meta["classes"])
+    )
     wrapper = Deployable(model.eval(), {**meta, "recon_bounds": [-10, 10]}).eval()
     _, c, w = meta["inputs"]["x"]
     return wrapper, torch.randn(n, c, w) * 0.3, torch.tensor(meta["rr_mean"]).repeat(n, 1)
@@ -105,7 +118,12 @@ def part_torch(args) -> dict:
         wrapper(x, rr)
         one = _per_call(lambda i: wrapper(x[i % 256 : i % 256 + 1], rr[:1]), 300)
         b256 = _per_call(lambda i: wrapper(x, rr), 30)
-    return {"batch1_ms": 1000 * one, "batch256_ms": 1000 * b256, "threads": torch.get_num_threads(), "peak_mb": _peak_mb()}
+    return {
+        "batch1_ms": 1000 * one,
+        "batch256_ms": 1000 * b256,
+        "threads": torch.get_num_threads(),
+        "peak_mb": _peak_mb(),
+    }
 
 
 def _trainer(device: str, *overrides: str):
@@ -125,6 +143,7 @@ def _train_rate(tr, steps: int, with_data: bool, warmup: int = 5) -> float:
 
     idx = tr._epoch_indices()
     bs = tr.cfg.train.batch_size
+
     def batch(part):  # indices and jitter to the device, then the windows, as an epoch does
         return tr._batch(*tr._on_device([(part, tr._jitter(len(part)))])[0])
 
@@ -150,8 +169,13 @@ def part_train(args) -> dict:
     import torch
 
     tr = _trainer("cpu")
-    return {"windows_per_s": _train_rate(tr, 20, True), "step_only_windows_per_s": _train_rate(tr, 20, False),
-            "batch": tr.cfg.train.batch_size, "threads": torch.get_num_threads(), "peak_mb": _peak_mb()}  # fmt: skip
+    return {
+        "windows_per_s": _train_rate(tr, 20, True),
+        "step_only_windows_per_s": _train_rate(tr, 20, False),
+        "batch": tr.cfg.train.batch_size,
+        "threads": torch.get_num_threads(),
+        "peak_mb": _peak_mb(),
+    }
 
 
 def part_gpu_train(args) -> dict:
@@ -160,23 +184,29 @@ def part_gpu_train(args) -> dict:
     import torch
 
     rows = {}
-    for label, overrides in [("fp32", ["train.precision=fp32"]), ("bf16", ["train.precision=bf16"]),
-                             ("bf16_compiled", ["train.precision=bf16", "train.compile=true"]),
-                             ("bf16_batch2048", ["train.precision=bf16", "train.batch_size=2048"])]:  # fmt: skip
+    for label, overrides in [
+        ("fp32", ["train.precision=fp32"]),
+        ("bf16", ["train.precision=bf16"]),
+        ("bf16_compiled", ["train.precision=bf16", "train.compile=true"]),
+        ("bf16_batch2048", ["train.precision=bf16", "train.batch_size=2048"]),
+    ]:
         tr = _trainer("cuda", *overrides)
         torch.cuda.reset_peak_memory_stats()
-        rows[label] = {"windows_per_s": _train_rate(tr, 200, True, warmup=20),
-                       "step_only_windows_per_s": _train_rate(tr, 200, False, warmup=5),
-                       "batch": tr.cfg.train.batch_size, "data_on_device": tr.data_device == tr.device,
-                       "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20}  # fmt: skip
+        rows[label] = {
+            "windows_per_s": _train_rate(tr, 200, True, warmup=20),
+            "step_only_windows_per_s": _train_rate(tr, 200, False, warmup=5),
+            "batch": tr.cfg.train.batch_size,
+            "data_on_device": tr.data_device == tr.device,
+            "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+        }
         del tr
     return {"runs": rows, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
 
 
 def _real_beats(record: Path, meta: dict):
-    from ecgmtl.tasks.beats.predict import preprocess_config
-    from ecgmtl.signal.preprocess import extract_beats
     from ecgmtl.io.record import read_record, select_lead
+    from ecgmtl.signal.preprocess import extract_beats
+    from ecgmtl.tasks.beats.predict import preprocess_config
 
     pcfg = preprocess_config(meta)
     rec = read_record(record, annotations=False)
@@ -208,11 +238,17 @@ def part_gpu_onnx(args) -> dict:
         best = min(_timed(lambda: m.run(x, rr, batch=8192)) for _ in range(3))
         one = _per_call(lambda i: m.session.run(None, {"x": x[i : i + 1], "rr": rr[i : i + 1]}), 300)
         b256 = _per_call(lambda i: m.session.run(None, {"x": x[:256], "rr": rr[:256]}), 100)
-        out[label] = {"provider": m.provider, "beats_per_s_batch8192": len(x) / best, "batch1_ms": 1000 * one,
-                      "batch256_ms": 1000 * b256,
-                      "max_abs_diff_vs_cpu_fp32": {"probabilities": float(np.abs(p - p_cpu).max()),
-                                                   "reconstruction": float(np.abs(r - r_cpu).max())},
-                      "same_class_share": float((p.argmax(1) == p_cpu.argmax(1)).mean())}  # fmt: skip
+        out[label] = {
+            "provider": m.provider,
+            "beats_per_s_batch8192": len(x) / best,
+            "batch1_ms": 1000 * one,
+            "batch256_ms": 1000 * b256,
+            "max_abs_diff_vs_cpu_fp32": {
+                "probabilities": float(np.abs(p - p_cpu).max()),
+                "reconstruction": float(np.abs(r - r_cpu).max()),
+            },
+            "same_class_share": float((p.argmax(1) == p_cpu.argmax(1)).mean()),
+        }
     return out
 
 
@@ -240,24 +276,61 @@ def part_gpu_predict(args) -> dict:
         walls = []
         for _ in range(3):
             t0 = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "ecgmtl", "predict", str(args.record), "--model",
-                                  str(args.model), "--json", "--device", dev], capture_output=True, cwd=ROOT)  # fmt: skip
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "ecgmtl",
+                    "predict",
+                    str(args.record),
+                    "--model",
+                    str(args.model),
+                    "--json",
+                    "--device",
+                    dev,
+                ],
+                capture_output=True,
+                cwd=ROOT,
+            )
             walls.append(time.perf_counter() - t0)
             assert out.returncode == 0, out.stderr[-500:]
         res[dev] = {"wall_s_min": min(walls), "json": json.loads(out.stdout)}
     a, b = res["cpu"].pop("json"), res["cuda"].pop("json")
-    diff = max(abs(pa - pb) for x, y in zip(a["beats"], b["beats"]) for pa, pb in
-               zip(x["probabilities"].values(), y["probabilities"].values()))  # fmt: skip
-    return {**res, "provider": b["provider"], "beats": a["n_beats"], "same_beats": a["n_beats"] == b["n_beats"],
-            "max_abs_prob_diff": diff, "same_labels": [x["class"] for x in a["beats"]] == [y["class"] for y in b["beats"]]}  # fmt: skip
+    diff = max(
+        abs(pa - pb)
+        for x, y in zip(a["beats"], b["beats"])
+        for pa, pb in zip(x["probabilities"].values(), y["probabilities"].values())
+    )
+    return {
+        **res,
+        "provider": b["provider"],
+        "beats": a["n_beats"],
+        "same_beats": a["n_beats"] == b["n_beats"],
+        "max_abs_prob_diff": diff,
+        "same_labels": [x["class"] for x in a["beats"]] == [y["class"] for y in b["beats"]],
+    }
 
 
 def part_cli(args) -> dict:
     walls = []
     for _ in range(3):
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "ecgmtl", "predict", str(args.record), "--model", str(args.model),
-                              "--json", "--device", "cpu"], capture_output=True, cwd=ROOT)  # fmt: skip
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ecgmtl",
+                "predict",
+                str(args.record),
+                "--model",
+                str(args.model),
+                "--json",
+                "--device",
+                "cpu",
+            ],
+            capture_output=True,
+            cwd=ROOT,
+        )
         walls.append(time.perf_counter() - t0)
         assert out.returncode == 0, out.stderr[-500:]
     return {"wall_s_min": min(walls), "wall_s_median": statistics.median(walls), "runs": len(walls)}
@@ -276,9 +349,17 @@ def _per_call(fn, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-PARTS = {"stages": part_stages, "onnx": part_onnx, "torch": part_torch, "train": part_train, "cli": part_cli,
-         "gpu_train": part_gpu_train, "gpu_onnx": part_gpu_onnx, "gpu_torch": part_gpu_torch,
-         "gpu_predict": part_gpu_predict}  # fmt: skip
+PARTS = {
+    "stages": part_stages,
+    "onnx": part_onnx,
+    "torch": part_torch,
+    "train": part_train,
+    "cli": part_cli,
+    "gpu_train": part_gpu_train,
+    "gpu_onnx": part_gpu_onnx,
+    "gpu_torch": part_gpu_torch,
+    "gpu_predict": part_gpu_predict,
+}
 CPU_PARTS = ("stages", "onnx", "torch", "train", "cli")
 GPU_PARTS = ("gpu_train", "gpu_onnx", "gpu_torch", "gpu_predict")
 
@@ -296,7 +377,8 @@ def table(r: dict) -> str:
     s, o, t, tr, c = r["stages"], r["onnx"], r["torch"], r["train"], r["cli"]
     stage_sum = sum(v for k, v in s.items() if k.endswith("_s"))
     rows = [
-        "| what | figure |", "|---|---:|",
+        "| what | figure |",
+        "|---|---:|",
         f"| `ecgmtl predict` 30-min record, whole process (min of {c['runs']}) | {c['wall_s_min']:.2f} s |",
         f"| of which import / load model | {s['import_s']:.2f} / {s['model_load_s']:.2f} s |",
         f"| read / preprocess / detect beats | {s['read_s']:.2f} / {s['preprocess_s']:.2f} / {s['detect_s']:.2f} s |",
@@ -307,7 +389,7 @@ def table(r: dict) -> str:
         f"| ONNX Runtime vs torch eager, batch 256 | {o['batch256_ms']:.2f} vs {t['batch256_ms']:.2f} ms ({t['batch256_ms'] / o['batch256_ms']:.1f}x) |",
         f"| training, batch {tr['batch']}, batches drawn / step alone | {tr['windows_per_s']:,.0f} / {tr['step_only_windows_per_s']:,.0f} windows/s |",
         f"| peak memory: predict / ONNX / torch / training | {s['peak_mb']:.0f} / {o['peak_mb']:.0f} / {t['peak_mb']:.0f} / {tr['peak_mb']:.0f} MB |",
-    ]  # fmt: skip
+    ]
     return "\n".join(rows) + f"\n\nMachine: {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
 
 
@@ -317,8 +399,10 @@ def table_gpu(r: dict) -> str:
     cpu = r["train"]["windows_per_s"]
     rows = ["| what | figure |", "|---|---:|"]
     for label, v in t["runs"].items():
-        rows.append(f"| training, {label.replace('_', ', ')} (batch {v['batch']}) | {v['windows_per_s']:,.0f} windows/s "
-                    f"({v['windows_per_s'] / cpu:.0f}x this machine's CPU); step alone {v['step_only_windows_per_s']:,.0f} |")
+        rows.append(
+            f"| training, {label.replace('_', ', ')} (batch {v['batch']}) | {v['windows_per_s']:,.0f} windows/s "
+            f"({v['windows_per_s'] / cpu:.0f}x this machine's CPU); step alone {v['step_only_windows_per_s']:,.0f} |"
+        )
     rows += [
         f"| training on this machine's CPU ({r['train']['threads']} threads, batch {r['train']['batch']}) | {cpu:,.0f} windows/s |",
         f"| ONNX Runtime CUDA, FP32 / FP16, batch 8192 | {o['fp32']['beats_per_s_batch8192']:,.0f} / {o['fp16']['beats_per_s_batch8192']:,.0f} beats/s |",
@@ -331,8 +415,11 @@ def table_gpu(r: dict) -> str:
         f"{100 * o['fp16']['same_class_share']:.2f}% |",
         f"| `ecgmtl predict --device cuda` vs `--device cpu`, whole process | {p['cuda']['wall_s_min']:.2f} vs {p['cpu']['wall_s_min']:.2f} s |",
         f"| their JSON: provider; max abs diff of probabilities; same labels | {p['provider']}; {p['max_abs_prob_diff']:.1e}; {p['same_labels']} |",
-    ]  # fmt: skip
-    return "\n".join(rows) + f"\n\nGPU: {t['gpu']} (torch {t['torch']}); host {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
+    ]
+    return (
+        "\n".join(rows)
+        + f"\n\nGPU: {t['gpu']} (torch {t['torch']}); host {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
+    )
 
 
 def main() -> None:
@@ -340,13 +427,19 @@ def main() -> None:
     ap.add_argument("--part", choices=sorted(PARTS))
     ap.add_argument("--record", type=Path, default=RECORD)
     ap.add_argument("--model", type=Path, default=MODEL)
-    ap.add_argument("--gpu", choices=("auto", "on", "off"), default="auto", help="the GPU half (auto: when a GPU is seen)")
+    ap.add_argument(
+        "--gpu", choices=("auto", "on", "off"), default="auto", help="the GPU half (auto: when a GPU is seen)"
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     ap.add_argument("--from-json", type=Path, help="print the tables of a saved run instead of measuring")
     ap.add_argument("--readme", type=Path)
-    ap.add_argument("--block", choices=("all", "cpu", "gpu"), default="all",
-                    help="which README block(s) to write (a GPU machine's CPU is not the reference CPU)")
+    ap.add_argument(
+        "--block",
+        choices=("all", "cpu", "gpu"),
+        default="all",
+        help="which README block(s) to write (a GPU machine's CPU is not the reference CPU)",
+    )
     args = ap.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))

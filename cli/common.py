@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import typer
 
-from ecgmtl.errors import EcgmtlError
+from ecgmtl.errors import EcgmtlError, first_line
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except Exception as e:  # a bug: one line, the traceback only on request
         if os.environ.get("ECGMTL_DEBUG"):
             raise
-        first = (str(e).splitlines() or [""])[0][:200]
+        first = first_line(e)
         say(f"ecgmtl: internal error: {type(e).__name__}: {first} (set ECGMTL_DEBUG=1 for the traceback)")
         raise typer.Exit(1) from None
 

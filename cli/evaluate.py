@@ -10,8 +10,15 @@ from ecgmtl.cli.common import emit_json, guarded, say
 
 def evaluate(
     model: Annotated[Optional[Path], typer.Option(help="ONNX model (default: the shipped MIT-BIH model).")] = None,
-    split: Annotated[Optional[str], typer.Option(help="Beat model: DS1 or DS2 (default DS2). 12-lead model: test (fold 10, default), val or train.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding the model's database (mitdb/, ptbxl/, ...).")] = None,
+    split: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Beat model: DS1 or DS2 (default DS2). 12-lead model: test (fold 10, default), val or train."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Folder holding the model's database (mitdb/, ptbxl/, ...).")
+    ] = None,
     boot: Annotated[int, typer.Option(help="12-lead model: bootstrap resamples for the AUC intervals.")] = 1000,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
@@ -21,7 +28,7 @@ def evaluate(
     AUC with bootstrap intervals, F1, PRD and hidden-lead PRD."""
     from ecgmtl.deploy.models import default_model_path
     from ecgmtl.deploy.runtime import OnnxModel
-    from ecgmtl.tasks.base import task_for_meta
+    from ecgmtl.tasks.registry import task_for_meta
 
     m = guarded(OnnxModel, model or default_model_path(), device)
     say(f"model {m.name} on {m.provider}")

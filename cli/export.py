@@ -12,9 +12,13 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run folder (its best.pt) or a checkpoint file.")],
     out: Annotated[Path, typer.Option(help="ONNX file to write.")],
     name: Annotated[Optional[str], typer.Option(help="Model name stored in the file (default: file stem).")] = None,
-    calibrate: Annotated[bool, typer.Option(help="Fit a softmax temperature and the quality thresholds on the run's validation records.")] = True,
+    calibrate: Annotated[
+        bool, typer.Option(help="Fit a softmax temperature and the quality thresholds on the run's validation records.")
+    ] = True,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ (for --calibrate).")] = None,
-    fp16: Annotated[bool, typer.Option(help="Also write an FP16 variant (OUT with .fp16.onnx) for GPUs, checked against FP32.")] = False,
+    fp16: Annotated[
+        bool, typer.Option(help="Also write an FP16 variant (OUT with .fp16.onnx) for GPUs, checked against FP32.")
+    ] = False,
 ) -> None:
     """Export a checkpoint to ONNX, constraints in the graph, checked against torch. A 12-lead (PTB-XL) run
     exports its decision thresholds (chosen on fold 9) and needs no calibration data."""
@@ -31,16 +35,22 @@ def export(
 
     res = guarded(run_export)
     d = res["max_abs_diff"]
-    say(f"wrote {res['path']} (ONNX Runtime vs torch: max |diff| probabilities {d['probabilities']:.1e}, "
-        f"reconstruction {d['reconstruction']:.1e}; tolerance {res['tolerance']:g})")  # fmt: skip
+    say(
+        f"wrote {res['path']} (ONNX Runtime vs torch: max |diff| probabilities {d['probabilities']:.1e}, "
+        f"reconstruction {d['reconstruction']:.1e}; tolerance {res['tolerance']:g})"
+    )
     if "fp16" in res:
         h = res["fp16"]
-        say(f"wrote {h['path']} (FP16 vs FP32: max |diff| probabilities {h['max_abs_diff_vs_fp32']['probabilities']:.1e}, "
-            f"reconstruction {h['max_abs_diff_vs_fp32']['reconstruction']:.1e}; tolerance {h['tolerance']:g})")
+        say(
+            f"wrote {h['path']} (FP16 vs FP32: max |diff| probabilities {h['max_abs_diff_vs_fp32']['probabilities']:.1e}, "
+            f"reconstruction {h['max_abs_diff_vs_fp32']['reconstruction']:.1e}; tolerance {h['tolerance']:g})"
+        )
     c = res.get("calibration")
     if c and c.get("fitted"):
-        say(f"calibration: temperature {c['temperature']:.3f} on {c['beats']} validation beats; "
-            f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}")
+        say(
+            f"calibration: temperature {c['temperature']:.3f} on {c['beats']} validation beats; "
+            f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
+        )
     if res.get("thresholds"):
         say("thresholds (fold 9): " + ", ".join(f"{k} {v:.3f}" for k, v in res["thresholds"].items()))
     emit_json(res)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ecgmtl.cli import data
@@ -19,6 +21,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ecgmtl import __version__
+
+        print(f"ecgmtl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Multi-task ECG models: train on PhysioNet, export to ONNX, predict on any WFDB record."""
+
+
 app.command()(train)
 app.command()(export)
 app.command()(evaluate)

@@ -10,18 +10,34 @@ from ecgmtl.cli.common import emit_json, guarded, say
 
 def predict(
     records: Annotated[list[Path], typer.Argument(help="WFDB records (x.dat, x.hea or x) or folders of records.")],
-    model: Annotated[Optional[Path], typer.Option(help="ONNX model (default: the shipped model for the first record's leads: 12-lead PTB-XL model for 12-lead records, else the MIT-BIH beat model).")] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="ONNX model (default: the shipped model for the first record's leads: 12-lead PTB-XL model for 12-lead records, else the MIT-BIH beat model)."
+        ),
+    ] = None,
     lead: Annotated[Optional[str], typer.Option(help="Lead to use (default: the model's, e.g. MLII).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     json_: Annotated[bool, typer.Option("--json", help="Every beat as JSON on stdout.")] = False,
-    out: Annotated[Path, typer.Option(help="Folder for --csv, --annotate and, for several records, summary.csv.")] = Path("."),
+    out: Annotated[
+        Path, typer.Option(help="Folder for --csv, --annotate and, for several records, summary.csv.")
+    ] = Path("."),
     csv_: Annotated[bool, typer.Option("--csv", help="Per-beat CSV: OUT/<record>.beats.csv.")] = False,
-    annotate: Annotated[bool, typer.Option(help="WFDB annotation file OUT/<record>.ecgmtl (wfdb.rdann reads it).")] = False,
-    plot: Annotated[bool, typer.Option(help="PNG report OUT/<record>.png: signal, reconstruction, labels, failed segments.")] = False,
+    annotate: Annotated[
+        bool, typer.Option(help="WFDB annotation file OUT/<record>.ecgmtl (wfdb.rdann reads it).")
+    ] = False,
+    plot: Annotated[
+        bool, typer.Option(help="PNG report OUT/<record>.png: signal, reconstruction, labels, failed segments.")
+    ] = False,
     plot_start: Annotated[float, typer.Option(help="Start of the plotted stretch, seconds.")] = 0.0,
     plot_span: Annotated[float, typer.Option(help="Length of the plotted stretch, seconds.")] = 20.0,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr for several records.")] = True,
-    reconstruct_missing: Annotated[bool, typer.Option(help="12-lead model: rebuild missing or flat leads from the others; writes OUT/<record>_rebuilt.hea/.dat.")] = False,
+    reconstruct_missing: Annotated[
+        bool,
+        typer.Option(
+            help="12-lead model: rebuild missing or flat leads from the others; writes OUT/<record>_rebuilt.hea/.dat."
+        ),
+    ] = False,
 ) -> None:
     """Detect and classify every beat of one or many records (annotations are not used) and reconstruct it;
     or, for a 12-lead record, give its diagnostic superclasses (NORM MI STTC CD HYP) and rebuild its leads.
@@ -45,8 +61,10 @@ def predict(
         raise typer.Exit(RecordError.exit_code)
     clash = sorted(n for n, k in Counter(record_base(p).name for p in paths).items() if k > 1)
     if clash:  # their files in --out would overwrite each other
-        say(f"ecgmtl: error: several records are named {', '.join(clash[:5])}; predict those folders one at a time "
-            "with different --out folders")
+        say(
+            f"ecgmtl: error: several records are named {', '.join(clash[:5])}; predict those folders one at a time "
+            "with different --out folders"
+        )
         raise typer.Exit(2)
     m = guarded(OnnxModel, model or default_model_for(paths[0]), device)
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"

@@ -12,7 +12,9 @@ README_MARKER = "study:mitdb"
 
 def study(
     config: Annotated[Path, typer.Option(help="Study file, e.g. studies/mitdb.yaml.")],
-    out: Annotated[Path, typer.Option(help="Study folder: one run per row and seed, table.md, table.csv.")] = Path("runs/study"),
+    out: Annotated[Path, typer.Option(help="Study folder: one run per row and seed, table.md, table.csv.")] = Path(
+        "runs/study"
+    ),
     workers: Annotated[int, typer.Option(help="Runs trained at the same time.")] = 2,
     threads: Annotated[int, typer.Option(help="CPU threads per run.")] = 1,
     readme: Annotated[Optional[Path], typer.Option(help="Write the table into this README's study block.")] = None,
@@ -46,5 +48,7 @@ def study(
     else:
         print(table)
     if info["failed"]:
-        say(f"ecgmtl: error: {len(info['failed'])} of {len(s.rows) * len(s.seeds)} runs failed (listed in {out}/study.json)")
+        say(
+            f"ecgmtl: error: {len(info['failed'])} of {len(s.rows) * len(s.seeds)} runs failed (listed in {out}/study.json)"
+        )
         raise typer.Exit(1)

@@ -13,7 +13,9 @@ def train(
     config: Annotated[Optional[Path], typer.Option(help="YAML config (e.g. configs/mitdb.yaml).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override, e.g. --set train.lr=1e-3.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its last checkpoint.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder holding mitdb/ or ptbxl/ (default ../shared/physionet).")] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Folder holding mitdb/ or ptbxl/ (default ../shared/physionet).")
+    ] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (Python, NumPy, torch).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
@@ -53,9 +55,11 @@ def train(
         return
     metric = result["metric"]
     interval = result.get(f"best_val_{metric}_interval")
-    say(f"best checkpoint: {run_dir / 'best.pt'} (epoch {result['best_epoch']}, "
+    say(
+        f"best checkpoint: {run_dir / 'best.pt'} (epoch {result['best_epoch']}, "
         f"validation {metric.replace('_', ' ').replace('macro f1', 'macro F1').replace('auc', 'AUC')} "
-        f"{result[f'best_val_{metric}']:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "") + ")")  # fmt: skip
+        f"{result[f'best_val_{metric}']:.4f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "") + ")"
+    )
     if result.get("note"):
         say(f"note: {result['note']}")
     emit_json(result)

@@ -1,7 +1,7 @@
 """Quality gating under noise: DS2 records with NSTDB noise added at 0 dB SNR (signal and noise sizes
 measured as WFDB's nst measures them) in alternating 60-second
 stretches (clean 0-60 s, noisy 60-120 s, clean 120-180 s, ...), predicted by the shipped model through
-`ecgmtl.predict` from WFDB files. Prints, per record and pooled, the share of beats labelled `unclassified`
+`ecgmtl predict` from WFDB files. Prints, per record and pooled, the share of beats labelled `unclassified`
 inside the noisy stretches and outside them, and the same records without any noise.
 
     python data_scripts/noise_gating.py [--model models/mitdb-resnet1d.onnx] [--noise ma] [--snr 0] [--json]
@@ -19,11 +19,11 @@ import wfdb
 
 from ecgmtl.data.mitdb import AAMI, DS2
 from ecgmtl.data.paths import data_root, database_dir
-from ecgmtl.signal.noise import add_noise, gating_rates, noise_track, noisy_mask
 from ecgmtl.deploy.models import default_model_path
 from ecgmtl.deploy.predict import predict_record
-from ecgmtl.io.record import read_record, select_lead
 from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.signal.noise import add_noise, gating_rates, noise_track, noisy_mask
 
 
 def noisy_record(src: Path, dst: Path, noise: np.ndarray, snr_db: float, offset: int) -> np.ndarray:
@@ -33,8 +33,17 @@ def noisy_record(src: Path, dst: Path, noise: np.ndarray, snr_db: float, offset:
     mask = noisy_mask(len(x), rec.fs)
     beats = rec.annotation.sample[np.isin(rec.annotation.symbol, list(AAMI))]
     y = add_noise(x, noise, mask, snr_db, beats, rec.fs, offset)
-    wfdb.wrsamp(dst.name, fs=rec.fs, units=["mV"], sig_name=["MLII"], p_signal=y[:, None], fmt=["16"],
-                adc_gain=[200.0], baseline=[0], write_dir=str(dst.parent))  # fmt: skip
+    wfdb.wrsamp(
+        dst.name,
+        fs=rec.fs,
+        units=["mV"],
+        sig_name=["MLII"],
+        p_signal=y[:, None],
+        fmt=["16"],
+        adc_gain=[200.0],
+        baseline=[0],
+        write_dir=str(dst.parent),
+    )
     return mask
 
 
@@ -52,12 +61,16 @@ def run(model: OnnxModel, records: list[str], noise_kind: str = "ma", snr_db: fl
             clean_only["unclassified"] += base["quality"]["unclassified_beats"]
     tot = {k: sum(r[k] for r in per.values()) for k in next(iter(per.values()))}
     return {
-        "noise": noise_kind, "snr_db": snr_db, "records": records, "per_record": per, "pooled": tot,
+        "noise": noise_kind,
+        "snr_db": snr_db,
+        "records": records,
+        "per_record": per,
+        "pooled": tot,
         "unclassified_share_noisy": tot["unclassified_noisy"] / max(tot["beats_noisy"], 1),
         "unclassified_share_clean_stretches": tot["unclassified_clean"] / max(tot["beats_clean"], 1),
         "unclassified_share_no_noise": clean_only["unclassified"] / max(clean_only["beats"], 1),
         "thresholds": model.meta.get("quality"),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -74,10 +87,14 @@ def main() -> None:
         return
     print(f"{'record':<8}{'noisy beats':>12}{'unclass.':>10}{'clean beats':>13}{'unclass.':>10}")
     for name, r in res["per_record"].items():
-        print(f"{name:<8}{r['beats_noisy']:>12}{r['unclassified_noisy']:>10}{r['beats_clean']:>13}{r['unclassified_clean']:>10}")
-    print(f"NSTDB '{res['noise']}' at {res['snr_db']:g} dB: unclassified {100 * res['unclassified_share_noisy']:.1f}% of "
-          f"beats in noisy stretches, {100 * res['unclassified_share_clean_stretches']:.1f}% in the clean stretches "
-          f"between them, {100 * res['unclassified_share_no_noise']:.1f}% of the same records without noise.")
+        print(
+            f"{name:<8}{r['beats_noisy']:>12}{r['unclassified_noisy']:>10}{r['beats_clean']:>13}{r['unclassified_clean']:>10}"
+        )
+    print(
+        f"NSTDB '{res['noise']}' at {res['snr_db']:g} dB: unclassified {100 * res['unclassified_share_noisy']:.1f}% of "
+        f"beats in noisy stretches, {100 * res['unclassified_share_clean_stretches']:.1f}% in the clean stretches "
+        f"between them, {100 * res['unclassified_share_no_noise']:.1f}% of the same records without noise."
+    )
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from ecgmtl.mtl.constraints import ConstraintConfig
 from ecgmtl.errors import ConfigError
 from ecgmtl.models.multitask import ModelConfig
-from ecgmtl.signal.preprocess import PreprocessConfig
+from ecgmtl.mtl.constraints import ConstraintConfig
 from ecgmtl.mtl.schedules import ScheduleConfig
+from ecgmtl.signal.preprocess import PreprocessConfig
 
 # Validation records of the beat task: whole DS1 records held out (never DS2), chosen to hold S, V and F beats
 # while leaving the S-rich records (118, 201, 207, 209, 223) to training.
@@ -73,6 +73,7 @@ class WeightingConfig:
 class Config:
     name: str = "ecgmtl-model"
     task: str = "beats"  # a name in ecgmtl.tasks.TASKS, or `package.module:Class` for a task of your own
+    task_options: dict[str, Any] = field(default_factory=dict)  # a task's own settings (--set task_options.k=v)
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -29,3 +29,10 @@ class TrainingStopped(EcgmtlError):
     """Training stopped cleanly on numerical faults; the last good checkpoint is intact."""
 
     exit_code = 4
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of an exception's message, at most `limit` characters; its type's name when the
+    message is empty (so a one-line error never ends in an empty pair of brackets)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:limit]

@@ -68,13 +68,24 @@ def constraint_report(probs: np.ndarray, recon: np.ndarray, resolved: list[dict]
             from ecgmtl.mtl.constraints import EXCLUSION_TOLERANCE
 
             y = probs[:, c["exclusive_index"]] + probs[:, c["index"]].max(axis=1) if len(probs) else probs[:, 0]
-            out.append({**{k: c[k] for k in ("output", "kind", "classes", "upper", "exclusive")}, "lower": None,
-                        "in_graph": c["kind"] == "hard", "tolerance": EXCLUSION_TOLERANCE,
-                        "violation_rate": violation_rate(y, None, c["upper"] + EXCLUSION_TOLERANCE)})  # fmt: skip
+            out.append(
+                {
+                    **{k: c[k] for k in ("output", "kind", "classes", "upper", "exclusive")},
+                    "lower": None,
+                    "in_graph": c["kind"] == "hard",
+                    "tolerance": EXCLUSION_TOLERANCE,
+                    "violation_rate": violation_rate(y, None, c["upper"] + EXCLUSION_TOLERANCE),
+                }
+            )
             continue
         y = probs[:, c["index"]] if c["output"] == "probabilities" else recon
-        out.append({**{k: c[k] for k in ("output", "kind", "classes", "lower", "upper")}, "in_graph": c["kind"] == "hard",
-                    "violation_rate": violation_rate(y, c["lower"], c["upper"])})  # fmt: skip
+        out.append(
+            {
+                **{k: c[k] for k in ("output", "kind", "classes", "lower", "upper")},
+                "in_graph": c["kind"] == "hard",
+                "violation_rate": violation_rate(y, c["lower"], c["upper"]),
+            }
+        )
     return out
 
 
@@ -100,15 +111,26 @@ def multilabel_report(targets: np.ndarray, probs: np.ndarray, classes, threshold
         both = 0 < t.sum() < len(t)
         pred = (probs[:, k] >= thresholds[k]).astype(int)
         ppv, se, f1, _ = precision_recall_fscore_support(t, pred, average="binary", zero_division=0)
-        per[c] = {"auc": float(roc_auc_score(t, probs[:, k])) if both else float("nan"), "f1": float(f1),
-                  "se": float(se), "ppv": float(ppv), "threshold": float(thresholds[k]), "support": int(t.sum())}  # fmt: skip
+        per[c] = {
+            "auc": float(roc_auc_score(t, probs[:, k])) if both else float("nan"),
+            "f1": float(f1),
+            "se": float(se),
+            "ppv": float(ppv),
+            "threshold": float(thresholds[k]),
+            "support": int(t.sum()),
+        }
     aucs = [m["auc"] for m in per.values() if not np.isnan(m["auc"])]
-    return {"macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
-            "macro_f1": float(np.mean([m["f1"] for m in per.values()])), "per_class": per, "n": int(len(targets))}  # fmt: skip
+    return {
+        "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+        "macro_f1": float(np.mean([m["f1"] for m in per.values()])),
+        "per_class": per,
+        "n": int(len(targets)),
+    }
 
 
-def bootstrap_auc(targets: np.ndarray, probs: np.ndarray | list[np.ndarray], n_boot: int = 1000, seed: int = 0,
-                  level: float = 0.90) -> dict:  # fmt: skip
+def bootstrap_auc(
+    targets: np.ndarray, probs: np.ndarray | list[np.ndarray], n_boot: int = 1000, seed: int = 0, level: float = 0.90
+) -> dict:
     """Percentile bootstrap interval (records resampled with replacement) of the macro and per-class ROC-AUC.
 
     probs: one (records, classes) array, or several (models scored on the same records): each is measured on
@@ -138,11 +160,17 @@ def bootstrap_auc(targets: np.ndarray, probs: np.ndarray | list[np.ndarray], n_b
     out = []
     for m in range(len(models)):
         macro = draws[m].mean(axis=1)
-        item = {"macro_auc_interval": interval(macro), "per_class_interval": [interval(draws[m, :, j]) for j in range(k)]}
+        item = {
+            "macro_auc_interval": interval(macro),
+            "per_class_interval": [interval(draws[m, :, j]) for j in range(k)],
+        }
         if m:
             diff = macro - draws[0].mean(axis=1)
-            item["macro_auc_diff_vs_first"] = {"mean": float(diff.mean()), "interval": interval(diff),
-                                               "fraction_above_zero": float((diff > 0).mean())}  # fmt: skip
+            item["macro_auc_diff_vs_first"] = {
+                "mean": float(diff.mean()),
+                "interval": interval(diff),
+                "fraction_above_zero": float((diff > 0).mean()),
+            }
         out.append(item)
     res = {"n_boot": n_boot, "level": level, "seed": seed}
     return {**res, "models": out} if many else {**res, **out[0]}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ecgmtl.io.atomic import atomic_path
 from ecgmtl.errors import ConfigError
+from ecgmtl.io.atomic import atomic_path
 
 
 def _block(marker: str) -> str:

@@ -17,11 +17,26 @@ MITDB = DATA / "mitdb"
 ECGMTL = [sys.executable, "-m", "ecgmtl"]
 
 
+HAVE_DATA = (MITDB / "100.hea").is_file() and (DATA / "ptbxl" / "ptbxl_database.csv").is_file()
+# Tests that train a model (through these fixtures) are slow; `make test-fast` leaves them out.
+TRAINING_FIXTURES = {"tiny_run", "tiny_onnx", "ptbxl_run", "reference"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not (MITDB / "100.hea").is_file():
-        raise pytest.UsageError(f"the tests read real records from {MITDB}; set ECGMTL_DATA to the physionet folder")
     # One dataset cache for the whole session, subprocesses included; never the user's ~/.cache.
     os.environ["ECGMTL_CACHE"] = tempfile.mkdtemp(prefix="ecgmtl-test-cache-")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked physionet are skipped, with the reason, where the data are absent; a test that uses a
+    training fixture is marked slow."""
+    skip = pytest.mark.skip(reason=f"needs the PhysioNet data in {DATA} (set ECGMTL_DATA to the physionet folder)")
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.physionet)
+        if not HAVE_DATA and item.get_closest_marker("physionet"):
+            item.add_marker(skip)
 
 
 def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -37,9 +52,22 @@ def cache() -> Path:
 
 def train_small(out: Path, records: str, val: str, *sets: str, pretrain: int = 1, joint: int = 1):
     """`ecgmtl train` on a few records with the committed config, as a real subprocess."""
-    args = ["train", "--config", ROOT / "configs" / "mitdb.yaml", "--out", out, "--no-progress",
-            "--set", f"data.train=[{records}]", "--set", f"data.val=[{val}]",
-            "--set", f"schedule.pretrain_epochs={pretrain}", "--set", f"schedule.joint_epochs={joint}"]  # fmt: skip
+    args = [
+        "train",
+        "--config",
+        ROOT / "configs" / "mitdb.yaml",
+        "--out",
+        out,
+        "--no-progress",
+        "--set",
+        f"data.train=[{records}]",
+        "--set",
+        f"data.val=[{val}]",
+        "--set",
+        f"schedule.pretrain_epochs={pretrain}",
+        "--set",
+        f"schedule.joint_epochs={joint}",
+    ]
     for s in sets:
         args += ["--set", s]
     return run_cli(*args)

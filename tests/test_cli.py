@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 import wfdb
+from conftest import DATA, MITDB, run_cli, train_small
 from typer.testing import CliRunner
 
 from ecgmtl.cli.main import app
-from conftest import DATA, MITDB, run_cli, train_small
 
 
 def _one_clean_line(res):
@@ -45,8 +45,17 @@ def _broken(kind, d):
     elif kind == "all-NaN lead":
         digital = np.random.default_rng(0).integers(-300, 300, (7200, 2)).astype(np.int16)
         digital[:, 0] = -32768  # format 16's invalid-sample value: NaN in p_signal
-        wfdb.wrsamp("x", fs=360, units=["mV", "mV"], sig_name=["MLII", "V1"], d_signal=digital, fmt=["16", "16"],
-                    adc_gain=[200.0, 200.0], baseline=[0, 0], write_dir=str(d))  # fmt: skip
+        wfdb.wrsamp(
+            "x",
+            fs=360,
+            units=["mV", "mV"],
+            sig_name=["MLII", "V1"],
+            d_signal=digital,
+            fmt=["16", "16"],
+            adc_gain=[200.0, 200.0],
+            baseline=[0, 0],
+            write_dir=str(d),
+        )
     elif kind == "not WFDB at all":
         (d / "x.dat").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
         (d / "x.hea").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
@@ -55,8 +64,16 @@ def _broken(kind, d):
     return d / "x.dat"
 
 
-BROKEN = ["missing header", "missing signal file", "truncated signal file", "header that does not parse",
-          "empty header", "all-NaN lead", "not WFDB at all", "a folder"]  # fmt: skip
+BROKEN = [
+    "missing header",
+    "missing signal file",
+    "truncated signal file",
+    "header that does not parse",
+    "empty header",
+    "all-NaN lead",
+    "not WFDB at all",
+    "a folder",
+]
 
 
 @pytest.mark.parametrize("kind", BROKEN)
@@ -102,8 +119,9 @@ def test_train_run_folder_is_self_describing(tiny_run):
 
 
 def test_predict_json_with_cli_runner(tiny_onnx):
-    res = CliRunner().invoke(app, ["predict", str(MITDB / "100.dat"), "--model", str(tiny_onnx), "--json",
-                                   "--device", "cpu"])  # fmt: skip
+    res = CliRunner().invoke(
+        app, ["predict", str(MITDB / "100.dat"), "--model", str(tiny_onnx), "--json", "--device", "cpu"]
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["provider"] == "CPUExecutionProvider" and doc["model"]["name"] == "model"
@@ -123,12 +141,16 @@ def test_cuda_is_refused_clearly_without_a_gpu(tiny_onnx):
 
 
 def test_evaluate_json_on_ds2(tiny_onnx):
-    res = CliRunner().invoke(app, ["evaluate", "--model", str(tiny_onnx), "--split", "DS2", "--json",
-                                   "--data-dir", str(DATA), "--device", "cpu"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        ["evaluate", "--model", str(tiny_onnx), "--split", "DS2", "--json", "--data-dir", str(DATA), "--device", "cpu"],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["n"] == 49712 and set(rep["per_class"]) == {"N", "S", "V", "F", "Q"}
-    assert [(c["output"], c["kind"], c["violation_rate"]) for c in rep["constraints"]] == [("reconstruction", "hard", 0.0)]
+    assert [(c["output"], c["kind"], c["violation_rate"]) for c in rep["constraints"]] == [
+        ("reconstruction", "hard", 0.0)
+    ]
     assert rep["probabilities_sum_max_error"] <= 1e-5
 
 
@@ -146,8 +168,9 @@ def test_gap_in_a_real_record_is_reported(tmp_path, tiny_onnx):
     rec = wfdb.rdrecord(str(MITDB / "100"), sampto=360 * 60)
     x = rec.p_signal.copy()
     x[360 * 20 : 360 * 30] = 0.0  # ten seconds of flat line in the middle
-    wfdb.wrsamp("gap", fs=360, units=["mV", "mV"], sig_name=rec.sig_name, p_signal=x, fmt=["16", "16"],
-                write_dir=str(tmp_path))  # fmt: skip
+    wfdb.wrsamp(
+        "gap", fs=360, units=["mV", "mV"], sig_name=rec.sig_name, p_signal=x, fmt=["16", "16"], write_dir=str(tmp_path)
+    )
     res = run_cli("predict", tmp_path / "gap.hea", "--model", tiny_onnx, "--json", "--device", "cpu")
     doc = json.loads(res.stdout)
     assert any(s["start_s"] <= 21 and s["end_s"] >= 29 for s in doc["no_beat_segments"]), doc["no_beat_segments"]

@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import ROOT
+
 from ecgmtl.config import config_from_dict, config_to_dict, load_config
 from ecgmtl.errors import ConfigError
 
@@ -17,7 +17,12 @@ def test_overrides_are_typed():
 
 @pytest.mark.parametrize(
     "override,match",
-    [("train.lr=fast", "train.lr"), ("train.nope=1", "nope"), ("nonsense", "key.sub=value"), ("schedule.decay=[1", "bad configuration")],
+    [
+        ("train.lr=fast", "train.lr"),
+        ("train.nope=1", "nope"),
+        ("nonsense", "key.sub=value"),
+        ("schedule.decay=[1", "bad configuration"),
+    ],
 )
 def test_bad_overrides_are_one_line_config_errors(override, match):
     with pytest.raises(ConfigError, match=match) as e:
@@ -27,5 +32,7 @@ def test_bad_overrides_are_one_line_config_errors(override, match):
 
 def test_frozen():
     cfg = load_config()
-    with pytest.raises(Exception):
+    from dataclasses import FrozenInstanceError
+
+    with pytest.raises(FrozenInstanceError):
         cfg.train.lr = 1.0

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import scipy.io
 import wfdb
-from scipy.signal import resample_poly
-
 from conftest import DATA, MITDB, ROOT, run_cli
+from scipy.signal import resample_poly
 
 MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
 SECONDS = 90  # each record holds this much of the real one: enough beats, a fast test
@@ -30,8 +29,18 @@ def _write(d, name, sig, names=("MLII", "V5"), fs=360, fmt="16", units="mV", com
     top = {"16": 30000, "212": 2000, "80": 120}[fmt]  # keep the digital values inside the format's range
     peak = float(np.nanmax(np.abs(sig))) if np.isfinite(sig).any() else 1.0
     gain = min(200.0, top / max(peak, 1e-9))
-    wfdb.wrsamp(name, fs=fs, units=[units] * n, sig_name=names, p_signal=sig, fmt=[fmt] * n,
-                adc_gain=[gain] * n, baseline=[0] * n, write_dir=str(d), comments=comments)  # fmt: skip
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[units] * n,
+        sig_name=names,
+        p_signal=sig,
+        fmt=[fmt] * n,
+        adc_gain=[gain] * n,
+        baseline=[0] * n,
+        write_dir=str(d),
+        comments=comments,
+    )
 
 
 def _header(d, name, text, dat_bytes=None):
@@ -97,8 +106,11 @@ def build(d):
     # the PhysioNet challenge .mat form (MATLAB v4, 24-byte header)
     digital = np.round(x * 200).astype(np.int16)
     scipy.io.savemat(str(d / "matform.mat"), {"val": digital.T}, format="4")
-    _header(d, "matform", f"matform 2 360 {len(x)}\nmatform.mat 16+24 200/mV 16 0 0 0 0 MLII\n"
-                          "matform.mat 16+24 200/mV 16 0 0 0 0 V5\n")  # fmt: skip
+    _header(
+        d,
+        "matform",
+        f"matform 2 360 {len(x)}\nmatform.mat 16+24 200/mV 16 0 0 0 0 MLII\nmatform.mat 16+24 200/mV 16 0 0 0 0 V5\n",
+    )
     want["matform"] = "ok"
     # headers whose time or date wfdb refuses: read anyway, with a warning
     for i, dt in enumerate(["25:99:00 45/13/2020", "12:30:00 2020-13-45", "12:30:00 01/02/0000"]):
@@ -131,7 +143,9 @@ def build(d):
     fail("empty_dat", "empty_dat 2 360 32400\n" + sig_lines.format(n="empty_dat"), b"")
     fail("one_byte_dat", "one_byte_dat 2 360 32400\n" + sig_lines.format(n="one_byte_dat"), b"\x01")
     fail("nsig_mismatch", "nsig_mismatch 3 360 32400\n" + sig_lines.format(n="nsig_mismatch"), good)
-    fail("bad_format", "bad_format 2 360 32400\n" + sig_lines.format(n="bad_format").replace(" 16 200", " 999 200"), good)
+    fail(
+        "bad_format", "bad_format 2 360 32400\n" + sig_lines.format(n="bad_format").replace(" 16 200", " 999 200"), good
+    )
     fail("fs_zero", "fs_zero 2 0 32400\n" + sig_lines.format(n="fs_zero"), good)
     fail("fs_negative", "fs_negative 2 -360 32400\n" + sig_lines.format(n="fs_negative"), good)
     fail("fs_text", "fs_text 2 abc 32400\n" + sig_lines.format(n="fs_text"), good)
@@ -139,7 +153,11 @@ def build(d):
     fail("no_signals", "no_signals 0 360 32400\n", good)
     fail("huge_length", "huge_length 2 360 900000000\n" + sig_lines.format(n="huge_length"), good)
     fail("negative_length", "negative_length 2 360 -5\n" + sig_lines.format(n="negative_length"), good)
-    fail("png_as_dat", "png_as_dat 2 360 32400\n" + sig_lines.format(n="png_as_dat"), b"\x89PNG\r\n\x1a\n" + b"\x00" * 500)
+    fail(
+        "png_as_dat",
+        "png_as_dat 2 360 32400\n" + sig_lines.format(n="png_as_dat"),
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 500,
+    )
     _write(d, "no_lead", x, names=("V1", "V2"))
     want["no_lead"] = "fail"
     y = x.copy()
@@ -162,15 +180,30 @@ def test_a_corpus_of_broken_and_unusual_records(corpus, tmp_path):
     src, want = corpus
     out = tmp_path / "out"
     assert len(want) >= 50
-    res = run_cli("predict", src, "--model", MODEL, "--device", "cpu", "--out", out, "--json", "--csv",
-                  "--annotate", "--no-progress", timeout=900)  # fmt: skip
+    res = run_cli(
+        "predict",
+        src,
+        "--model",
+        MODEL,
+        "--device",
+        "cpu",
+        "--out",
+        out,
+        "--json",
+        "--csv",
+        "--annotate",
+        "--no-progress",
+        timeout=900,
+    )
     assert "Traceback" not in res.stderr and "internal error" not in res.stderr, res.stderr[-3000:]
     assert res.returncode == 3  # some records failed, and the exit code says so
     doc = json.loads(res.stdout)
     got = {r["record"]["name"]: "ok" for r in doc["records"]} | {f["name"]: "fail" for f in doc["failed"]}
     assert set(got) == set(want)
     wrong = {n: (want[n], got[n]) for n in want if want[n] != "either" and want[n] != got[n]}
-    assert not wrong, [(n, w, next((f["error"] for f in doc["failed"] if f["name"] == n), "")) for n, w in wrong.items()]
+    assert not wrong, [
+        (n, w, next((f["error"] for f in doc["failed"] if f["name"] == n), "")) for n, w in wrong.items()
+    ]
     for f in doc["failed"]:
         assert "\n" not in f["error"] and f["error"], f
     for r in doc["records"]:  # every file of a record that predicted is whole

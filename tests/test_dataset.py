@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from conftest import MITDB
+
 from ecgmtl.data.mitdb import CLASSES, DS1, DS2, PACED, ShardedArray, load_beats, resolve_records
 from ecgmtl.errors import RecordError
 from ecgmtl.signal.preprocess import PreprocessConfig
@@ -72,12 +72,21 @@ def test_processes_building_the_same_shards_at_once_agree(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from pathlib import Path; from ecgmtl.data.mitdb import load_beats; "
-            "from ecgmtl.preprocess import PreprocessConfig; "
-            "ds = load_beats(Path(sys.argv[1]), ['100', '101', '103'], PreprocessConfig(), Path(sys.argv[2])); "
-            "print(float(np.asarray(ds.windows).sum()))")  # fmt: skip
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(MITDB), str(tmp_path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]  # fmt: skip
+    code = (
+        "import sys, numpy as np; from pathlib import Path; from ecgmtl.data.mitdb import load_beats; "
+        "from ecgmtl.signal.preprocess import PreprocessConfig; "
+        "ds = load_beats(Path(sys.argv[1]), ['100', '101', '103'], PreprocessConfig(), Path(sys.argv[2])); "
+        "print(float(np.asarray(ds.windows).sum()))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(MITDB), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
     assert len({o.strip() for o, _ in outs}) == 1

@@ -6,18 +6,18 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import ROOT, run_cli, train_small
+from test_export import _ds2_beats
 from torch import nn
 
-from conftest import ROOT, run_cli, train_small
 from ecgmtl.config import load_config
-from ecgmtl.errors import ConfigError
 from ecgmtl.deploy.fp16 import FP16_TOLERANCE, export_fp16
-from ecgmtl.tasks.beats.export import Deployable
+from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.errors import ConfigError
 from ecgmtl.models import ModelConfig, build_model
 from ecgmtl.models.conv2d import PolyphaseConv, SubPixelUpsample, as_conv2d, convertible
+from ecgmtl.tasks.beats.export import Deployable
 from ecgmtl.train.preflight import check_config
-from ecgmtl.deploy.runtime import OnnxModel
-from test_export import _ds2_beats
 
 
 def _trained_looking(model: nn.Module) -> nn.Module:
@@ -59,22 +59,31 @@ def test_subpixel_upsampling_equals_the_transposed_convolution_with_bias_norm_an
 
 @pytest.mark.parametrize("kernel", [1, 3, 7, 9])
 def test_a_convolution_after_the_upsampling_runs_on_the_phases(kernel):
-    head = _trained_looking(nn.Sequential(nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1), nn.BatchNorm1d(4),
-                                          nn.ReLU(), nn.Conv1d(4, 2, kernel, padding=kernel // 2)))  # fmt: skip
+    head = _trained_looking(
+        nn.Sequential(
+            nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1),
+            nn.BatchNorm1d(4),
+            nn.ReLU(),
+            nn.Conv1d(4, 2, kernel, padding=kernel // 2),
+        )
+    )
     twin = as_conv2d(head)
     assert any(isinstance(m, PolyphaseConv) for m in twin.modules())
     x = torch.randn(3, 6, 25)
     with torch.no_grad():
         assert (twin(x[:, :, None])[:, :, 0] - head(x)).abs().max() <= 1e-5
-    assert not PolyphaseConv.applies(nn.Conv1d(4, 2, 4, padding=2)) and not PolyphaseConv.applies(nn.Conv1d(4, 2, 3, stride=2))
+    assert not PolyphaseConv.applies(nn.Conv1d(4, 2, 4, padding=2)) and not PolyphaseConv.applies(
+        nn.Conv1d(4, 2, 3, stride=2)
+    )
 
 
 def test_a_module_of_unknown_shape_behaviour_keeps_the_1d_graph():
     model = build_model(ModelConfig(), 1, 7, 5)
     model.encoder.blocks.append(nn.LayerNorm(128))  # not known to be indifferent to an extra axis
     assert not convertible(model)
-    assert not Deployable(model, {"rr_mean": [0] * 7, "rr_std": [1] * 7, "classes": list("NSVFQ"),
-                                  "recon_bounds": [-1, 1]}, conv2d=True).conv2d  # fmt: skip
+    assert not Deployable(
+        model, {"rr_mean": [0] * 7, "rr_std": [1] * 7, "classes": list("NSVFQ"), "recon_bounds": [-1, 1]}, conv2d=True
+    ).conv2d
     assert convertible(build_model(ModelConfig(sharing="soft"), 1, 7, 5))
     twin = as_conv2d(_trained_looking(build_model(ModelConfig(sharing="soft"), 1, 7, 5)))
     assert not any(isinstance(m, nn.Conv1d) for m in twin.modules())
@@ -124,8 +133,16 @@ def test_precision_is_checked_before_training():
 def test_bf16_autocast_and_compile_train_on_cpu(tmp_path, cache):
     """The GPU options run on the CPU too (bf16 autocast, torch.compile): a short run trains and records them."""
     out = tmp_path / "bf16"
-    res = train_small(out, "106,119,209", "209", f"data.cache_dir={cache}", "train.precision=bf16",
-                      "train.device=cpu", pretrain=0, joint=1)  # fmt: skip
+    res = train_small(
+        out,
+        "106,119,209",
+        "209",
+        f"data.cache_dir={cache}",
+        "train.precision=bf16",
+        "train.device=cpu",
+        pretrain=0,
+        joint=1,
+    )
     assert res.returncode == 0, res.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["bf16_autocast"] and run["data_on_device"] and run["device"] == "cpu"

@@ -8,20 +8,33 @@ import sys
 
 import pytest
 import torch
-
 from conftest import DATA, ROOT
 
-COMMON = ["--config", ROOT / "configs" / "mitdb.yaml", "--no-progress", "--set", "data.train=[101,106,119]",
-          "--set", "data.val=[106]", "--set", "schedule.pretrain_epochs=0", "--set", "schedule.joint_epochs=1",
-          "--set", "model.norm=group", "--set", "model.dropout=0", "--set", "train.device=cpu",
-          "--set", "train.threads=1", "--set", "train.precision=fp64"]  # fmt: skip
+NUMERICS = ["model.norm=group", "model.dropout=0", "train.device=cpu", "train.threads=1", "train.precision=fp64"]
+BEATS = [
+    ["--config", ROOT / "configs" / "mitdb.yaml"],
+    ["data.train=[101,106,119]", "data.val=[106]", "schedule.pretrain_epochs=0", "schedule.joint_epochs=1"],
+]
+# The 12-lead task: two crops of each record of folds 1-8 (an even count: N processes drop the epoch's last
+# len % N items, as torch's DistributedSampler does), a small model, half the windows with hidden leads.
+TWELVE = [
+    ["--config", ROOT / "configs" / "ptbxl.yaml"],
+    [
+        "data.crops_per_epoch=2",
+        "schedule.pretrain_epochs=0",
+        "schedule.joint_epochs=1",
+        "model.widths=[8,16]",
+        "train.batch_size=64",
+    ],
+]
 
 
-def torchrun(n: int, out, *sets: str) -> subprocess.CompletedProcess:
+def torchrun(n: int, out, *sets: str, task=BEATS) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc_per_node n -m ecgmtl train ...` (a rendezvous on localhost)."""
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n), "-m",
-            "ecgmtl", "train", "--out", str(out), *map(str, COMMON)]  # fmt: skip
-    for s in sets:
+    config, common = task
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n), "-m"]
+    args += ["ecgmtl", "train", "--out", str(out), "--no-progress", *map(str, config)]
+    for s in [*common, *NUMERICS, *sets]:
         args += ["--set", s]
     env = {**os.environ, "ECGMTL_DATA": str(DATA), "OMP_NUM_THREADS": "1"}
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -57,6 +70,23 @@ def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path, cache, 
     assert run["world_size"] == 2
 
 
+def test_the_twelve_lead_task_trains_under_torchrun_as_in_one_process(tmp_path, cache):
+    """The 12-lead task (sigmoid outputs, binary cross-entropy over the global batch, lead masking drawn for the
+    global batch) with 2 processes equals 1 process: the same parameters and losses."""
+    runs = {n: tmp_path / f"p{n}" for n in (1, 2)}
+    for n, out in runs.items():
+        res = torchrun(n, out, f"data.cache_dir={cache}", task=TWELVE)
+        assert res.returncode == 0, res.stderr[-2000:]
+    a, b = _state(runs[1]), _state(runs[2])
+    diff = max((a["model"][k].double() - b["model"][k].double()).abs().max().item() for k in a["model"])
+    assert diff <= 1e-5, diff
+    assert a["step"] == b["step"] > 10
+    la, lb = (json.loads((r / "metrics.jsonl").read_text()) for r in runs.values())
+    for t, v in la["train_loss"].items():
+        assert abs(v - lb["train_loss"][t]) <= 1e-8 * max(1.0, abs(v))
+    assert json.loads((runs[2] / "run.json").read_text())["world_size"] == 2
+
+
 def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused(tmp_path, cache):
     res = torchrun(2, tmp_path / "x", "train.batch_size=255", f"data.cache_dir={cache}")
     assert res.returncode != 0
@@ -74,8 +104,9 @@ def test_memory_mapped_training_equals_in_memory_training(tmp_path, cache):
     runs = {}
     for name, limit in (("memory", []), ("mapped", ["data.memory_mb=0"])):
         out = tmp_path / name
-        res = train_small(out, "101,106,119", "106", f"data.cache_dir={cache}", "train.device=cpu", *limit,
-                          pretrain=1, joint=1)  # fmt: skip
+        res = train_small(
+            out, "101,106,119", "106", f"data.cache_dir={cache}", "train.device=cpu", *limit, pretrain=1, joint=1
+        )
         assert res.returncode == 0, res.stderr
         runs[name] = out
     assert json.loads((runs["mapped"] / "run.json").read_text())["memory_mapped"] is True

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import onnx
 import torch
-
 from conftest import MITDB
-from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
+
 from ecgmtl.data.mitdb import CLASSES, load_beats
-from ecgmtl.tasks.beats.export import Deployable
 from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.tasks.beats.export import Deployable
+from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 def _ds2_beats(cfg, cache, n=256):
@@ -61,8 +61,8 @@ def test_metadata_describes_everything_prediction_needs(tiny_onnx):
 def test_failed_export_leaves_the_existing_file_untouched(tiny_run, tmp_path):
     import pytest
 
-    from ecgmtl.errors import ModelError
     from ecgmtl.deploy.onnx import export_onnx
+    from ecgmtl.errors import ModelError
 
     target = tmp_path / "model.onnx"
     target.write_bytes(b"the model users already have")

@@ -12,12 +12,22 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import DATA, ROOT, run_cli
 
 CONFIG = ROOT / "configs" / "mitdb.yaml"
-SMALL = ["--set", "data.train=[119,209,220,223]", "--set", "data.val=[223]", "--set", "train.batch_size=64",
-         "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=2", "--no-progress"]  # fmt: skip
+SMALL = [
+    "--set",
+    "data.train=[119,209,220,223]",
+    "--set",
+    "data.val=[223]",
+    "--set",
+    "train.batch_size=64",
+    "--set",
+    "schedule.pretrain_epochs=1",
+    "--set",
+    "schedule.joint_epochs=2",
+    "--no-progress",
+]
 
 
 def train_args(out: Path, *extra: str) -> list[str]:
@@ -44,8 +54,14 @@ def reference(tmp_path_factory) -> Path:
 
 def _popen(args: list[str], env: dict | None = None) -> subprocess.Popen:
     e = {**os.environ, "ECGMTL_DATA": str(DATA), **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "ecgmtl", *args], cwd=ROOT, env=e,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecgmtl", *args],
+        cwd=ROOT,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_same_seed_same_metrics_other_seed_not(reference, tmp_path):
@@ -74,8 +90,9 @@ def test_sigkill_mid_epoch_and_again_mid_checkpoint_then_resume_matches_uninterr
     ck = torch.load(out / "last.pt", weights_only=True)  # what is on disk always loads
     assert ck["train_state"]["epoch"] == 1
     # Killed again, now while the resumed run writes its next checkpoint (end of epoch 2).
-    again = _popen(["train", "--resume", str(out), "--no-progress"],
-                   env={"ECGMTL_FAULT": "kill-before-rename:last.pt:1"})  # fmt: skip
+    again = _popen(
+        ["train", "--resume", str(out), "--no-progress"], env={"ECGMTL_FAULT": "kill-before-rename:last.pt:1"}
+    )
     again.wait(timeout=300)
     assert again.returncode == -signal.SIGKILL
     assert torch.load(out / "last.pt", weights_only=True)["train_state"]["epoch"] == 1
@@ -179,8 +196,8 @@ def test_resume_with_another_config_and_reuse_of_a_run_folder_are_refused(refere
 
 def test_altered_cache_file_is_rebuilt_not_trusted(tmp_path):
     import numpy as np
-
     from conftest import MITDB
+
     from ecgmtl.data.mitdb import load_beats
     from ecgmtl.signal.preprocess import PreprocessConfig
 

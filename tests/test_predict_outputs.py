@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import wfdb
-
 from conftest import MITDB, ROOT, run_cli
 
 MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
@@ -21,8 +20,19 @@ def _copy(name, dst):
 def test_annotation_file_reads_back_and_matches_the_json_beat_for_beat(tmp_path):
     _copy("208", tmp_path)  # many V and F beats
     out = tmp_path / "out"
-    res = run_cli("predict", tmp_path / "208.dat", "--model", MODEL, "--device", "cpu", "--json", "--csv",
-                  "--annotate", "--out", out)  # fmt: skip
+    res = run_cli(
+        "predict",
+        tmp_path / "208.dat",
+        "--model",
+        MODEL,
+        "--device",
+        "cpu",
+        "--json",
+        "--csv",
+        "--annotate",
+        "--out",
+        out,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     ann = wfdb.rdann(str(out / "208"), "ecgmtl")

@@ -1,11 +1,18 @@
 import numpy as np
 import pytest
-
 from conftest import MITDB, ROOT
-from ecgmtl.signal.preprocess import (
-    RR_FEATURES, PreprocessConfig, beat_windows, detect_peaks, extract_beats, prepare_signal, resample, rr_features,
-)  # fmt: skip
+
 from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.signal.preprocess import (
+    RR_FEATURES,
+    PreprocessConfig,
+    beat_windows,
+    detect_peaks,
+    extract_beats,
+    prepare_signal,
+    resample,
+    rr_features,
+)
 
 BEAT_SYMBOLS = set("NLRejAaJSVEFfQ/")
 
@@ -70,9 +77,9 @@ def test_extract_beats_shapes_and_template_channel():
 def test_detector_gives_neurokit2s_peaks_exactly(name):
     import neurokit2 as nk
 
+    from ecgmtl.io.record import read_record, select_lead
     from ecgmtl.signal.detect import gradient_qrs_peaks
     from ecgmtl.signal.preprocess import PreprocessConfig, prepare_signal
-    from ecgmtl.io.record import read_record, select_lead
 
     cfg = PreprocessConfig()
     rec = read_record(MITDB / name, annotations=False)
@@ -85,8 +92,10 @@ def test_predict_does_not_import_neurokit2_torch_or_sklearn():  # wfdb brings pa
     import subprocess
     import sys
 
-    code = ("import sys; from ecgmtl.deploy.predict import predict_record; from ecgmtl.deploy.runtime import OnnxModel; "
-            f"predict_record(OnnxModel(r'{ROOT / 'models' / 'mitdb-resnet1d.onnx'}', device='cpu'), r'{MITDB / '100'}'); "
-            "print(sorted(m for m in ('neurokit2', 'torch', 'sklearn') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys; from ecgmtl.deploy.predict import predict_record; from ecgmtl.deploy.runtime import OnnxModel; "
+        f"predict_record(OnnxModel(r'{ROOT / 'models' / 'mitdb-resnet1d.onnx'}', device='cpu'), r'{MITDB / '100'}'); "
+        "print(sorted(m for m in ('neurokit2', 'torch', 'sklearn') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

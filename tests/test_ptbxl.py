@@ -2,10 +2,18 @@
 
 import numpy as np
 import pytest
-
 from conftest import DATA
-from ecgmtl.data.ptbxl import (FOLDS, LEADS, SUPERCLASSES, diagnostic_classes, load_ptbxl, random_crops,
-                               read_table, sliding_windows)  # fmt: skip
+
+from ecgmtl.data.ptbxl import (
+    FOLDS,
+    LEADS,
+    SUPERCLASSES,
+    diagnostic_classes,
+    load_ptbxl,
+    random_crops,
+    read_table,
+    sliding_windows,
+)
 from ecgmtl.errors import RecordError
 
 PTBXL = DATA / "ptbxl"
@@ -39,8 +47,10 @@ def test_a_split_loads_in_millivolts_in_lead_order_and_comes_back_from_the_cache
     import wfdb
 
     rec = wfdb.rdrecord(str(PTBXL / "records100" / f"{ds.ecg_id[0] // 1000 * 1000:05d}" / f"{ds.ecg_id[0]:05d}_lr"))
-    order = [rec.sig_name.index(lead) if lead in rec.sig_name else rec.sig_name.index(lead.lower().capitalize())
-             for lead in LEADS]  # fmt: skip
+    order = [
+        rec.sig_name.index(lead) if lead in rec.sig_name else rec.sig_name.index(lead.lower().capitalize())
+        for lead in LEADS
+    ]
     np.testing.assert_allclose(ds.signals[0], rec.p_signal[:, order].T, atol=1e-6)
     (stored,) = tmp_path.glob("ptbxl-100-test-*/signals.npy")
     again = load_ptbxl(PTBXL, "test", 100, tmp_path)

@@ -2,18 +2,16 @@
 real MIT-BIH records, NSTDB noise, the shipped model."""
 
 import json
-import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import wfdb
-
 from conftest import MITDB, ROOT, run_cli
+
 from ecgmtl.deploy.calibration import calibrate, expected_calibration_error, fit_temperature
-from ecgmtl.signal.quality import QualityThresholds, gate_beats, saturated, segment_flags, template_correlation
 from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.signal.quality import QualityThresholds, gate_beats, saturated, segment_flags, template_correlation
 
 MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
 sys.path.insert(0, str(ROOT / "data_scripts"))
@@ -103,10 +101,23 @@ def test_a_flat_record_is_unclassified_not_forced_into_a_class(tmp_path):
     rec = wfdb.rdrecord(str(MITDB / "100"), channels=[0])
     x = rec.p_signal[: 120 * 360, 0].copy()
     x[30 * 360 : 60 * 360] = x[30 * 360]  # 30 s of lead-off
-    wfdb.wrsamp("flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=x[:, None], fmt=["16"],
-                write_dir=str(tmp_path))  # fmt: skip
-    res = run_cli("predict", tmp_path / "flat", "--model", MODEL, "--json", "--device", "cpu", "--plot",
-                  "--plot-start", "20", "--out", tmp_path / "out")  # fmt: skip
+    wfdb.wrsamp(
+        "flat", fs=360, units=["mV"], sig_name=["MLII"], p_signal=x[:, None], fmt=["16"], write_dir=str(tmp_path)
+    )
+    res = run_cli(
+        "predict",
+        tmp_path / "flat",
+        "--model",
+        MODEL,
+        "--json",
+        "--device",
+        "cpu",
+        "--plot",
+        "--plot-start",
+        "20",
+        "--out",
+        tmp_path / "out",
+    )
     assert res.returncode == 0, res.stderr
     png = (tmp_path / "out" / "flat.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # the report, with the flat stretch shaded

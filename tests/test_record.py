@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import wfdb
-
 from conftest import MITDB
+
 from ecgmtl.errors import RecordError
 from ecgmtl.io.record import read_record, select_lead
 

@@ -7,18 +7,17 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import DATA, ROOT, run_cli, train_small
 from scipy.optimize import minimize
 
 from ecgmtl.config import load_config
-from ecgmtl.mtl.constraints import ConstraintConfig, HardProjection, SimplexBoxProjection, resolve, soft_penalty
 from ecgmtl.data.mitdb import CLASSES
+from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import ConfigError
 from ecgmtl.models import ModelConfig, build_model
-from ecgmtl.train.preflight import check_config
-from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.mtl.constraints import ConstraintConfig, HardProjection, SimplexBoxProjection, resolve, soft_penalty
 from ecgmtl.mtl.schedules import ScheduleConfig, batch_tasks, step_groups
-
-from conftest import DATA, ROOT, run_cli, train_small
+from ecgmtl.train.preflight import check_config
 
 C, R = "classification", "reconstruction"
 
@@ -32,22 +31,32 @@ def test_simplex_box_projection_is_the_euclidean_projection():
     assert (p.sum(1) - 1).abs().max() < 1e-6
     for i in range(10):  # against a general-purpose solver of min |p - q|^2 on the same set
         qi = q[i].double().numpy()
-        ref = minimize(lambda x: ((x - qi) ** 2).sum(), np.clip(qi, lo, hi), bounds=list(zip(lo, hi)),
-                       constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}], method="SLSQP",
-                       options={"ftol": 1e-14})  # fmt: skip
+        ref = minimize(
+            lambda x: ((x - qi) ** 2).sum(),
+            np.clip(qi, lo, hi),
+            bounds=list(zip(lo, hi)),
+            constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1}],
+            method="SLSQP",
+            options={"ftol": 1e-14},
+        )
         assert np.abs(ref.x - p[i].double().numpy()).max() < 1e-5
     inside = torch.tensor([[0.5, 0.1, 0.1, 0.2, 0.1]])  # already allowed: unchanged
     assert torch.allclose(SimplexBoxProjection(lo, hi)(inside), inside, atol=1e-6)
 
 
 def test_hard_projection_intersects_constraints_on_the_same_output():
-    cons = [ConstraintConfig("reconstruction", "hard", -2.0, 3.0), ConstraintConfig("reconstruction", "hard", -1.0, 5.0),
-            ConstraintConfig("probabilities", "hard", upper=0.9, classes=["N"]),
-            ConstraintConfig("probabilities", "soft", upper=0.5, classes=["N"])]  # fmt: skip
+    cons = [
+        ConstraintConfig("reconstruction", "hard", -2.0, 3.0),
+        ConstraintConfig("reconstruction", "hard", -1.0, 5.0),
+        ConstraintConfig("probabilities", "hard", upper=0.9, classes=["N"]),
+        ConstraintConfig("probabilities", "soft", upper=0.5, classes=["N"]),
+    ]
     proj = HardProjection(resolve(cons, CLASSES, (-9.0, 9.0)), len(CLASSES))
     p, r = proj(torch.tensor([[0.99, 0.01, 0.0, 0.0, 0.0]]), torch.tensor([[-4.0, 0.0, 4.0]]))
     assert r.tolist() == [[-1.0, 0.0, 3.0]]  # tightest bounds: [-1, 3]
-    assert p[0, 0].item() == pytest.approx(0.9) and p.sum().item() == pytest.approx(1.0)  # the soft one is not projected
+    assert p[0, 0].item() == pytest.approx(0.9) and p.sum().item() == pytest.approx(
+        1.0
+    )  # the soft one is not projected
 
 
 def test_one_sided_and_empty_hard_reconstruction_bounds():
@@ -55,13 +64,28 @@ def test_one_sided_and_empty_hard_reconstruction_bounds():
     _, r = top(torch.full((1, 5), 0.2), torch.tensor([[-50.0, 0.0, 50.0]]))
     assert r.tolist() == [[-50.0, 0.0, 2.0]]
     with pytest.raises(ConfigError, match="leave nothing allowed"):
-        HardProjection(resolve([ConstraintConfig("reconstruction", "hard", -1.0, 1.0),
-                                ConstraintConfig("reconstruction", "hard", lower=2.0)], CLASSES, (-9, 9)), 5)  # fmt: skip
+        HardProjection(
+            resolve(
+                [
+                    ConstraintConfig("reconstruction", "hard", -1.0, 1.0),
+                    ConstraintConfig("reconstruction", "hard", lower=2.0),
+                ],
+                CLASSES,
+                (-9, 9),
+            ),
+            5,
+        )
 
 
 def test_soft_penalty_closed_form():
-    resolved = resolve([ConstraintConfig("reconstruction", "soft", -1.0, 1.0, coef=2.0),
-                        ConstraintConfig("probabilities", "soft", lower=0.2, classes=["S"], coef=3.0)], CLASSES, (0, 1))  # fmt: skip
+    resolved = resolve(
+        [
+            ConstraintConfig("reconstruction", "soft", -1.0, 1.0, coef=2.0),
+            ConstraintConfig("probabilities", "soft", lower=0.2, classes=["S"], coef=3.0),
+        ],
+        CLASSES,
+        (0, 1),
+    )
     y = torch.tensor([[-3.0, 0.0, 1.5, 1.0]], requires_grad=True)
     p = torch.tensor([[0.9, 0.05, 0.05, 0.0, 0.0], [0.5, 0.3, 0.2, 0.0, 0.0]])
     total = soft_penalty(resolved, {"reconstruction": y, "probabilities": p})
@@ -104,18 +128,21 @@ def test_alternating_and_per_task_schedules():
     assert step_groups(ScheduleConfig(**base, step="per_task"), {C: 1.0, R: 0.5}) == [{C: 1.0}, {R: 0.5}]
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (["model.sharing=partial"], "unknown model.sharing"),
-    (["model.sharing=soft", "weighting.name=pcgrad"], "shared encoder"),
-    (["schedule.alternate=batch", "weighting.name=gradnorm"], "both tasks' gradients"),
-    (["schedule.step=together"], "unknown schedule.step"),
-    (["constraints=[{output: probabilities, kind: hard, lower: 0.3}]"], "no distribution"),
-    (["constraints=[{output: logits, kind: hard, upper: 1}]"], "is not an output"),
-    (["constraints=[{output: probabilities, kind: soft, classes: [X], upper: 0.5}]"], "not classes"),
-    (["constraints=[{output: reconstruction, kind: soft}]"], "needs a lower or an upper bound"),
-    (["constraints=[{output: reconstruction, kind: hard, lower: 2, upper: 1}]"], "must be below"),
-    (["weighting.name=dwa", "schedule.alternate=epoch"], "dwa compares epochs"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["model.sharing=partial"], "unknown model.sharing"),
+        (["model.sharing=soft", "weighting.name=pcgrad"], "shared encoder"),
+        (["schedule.alternate=batch", "weighting.name=gradnorm"], "both tasks' gradients"),
+        (["schedule.step=together"], "unknown schedule.step"),
+        (["constraints=[{output: probabilities, kind: hard, lower: 0.3}]"], "no distribution"),
+        (["constraints=[{output: logits, kind: hard, upper: 1}]"], "is not an output"),
+        (["constraints=[{output: probabilities, kind: soft, classes: [X], upper: 0.5}]"], "not classes"),
+        (["constraints=[{output: reconstruction, kind: soft}]"], "needs a lower or an upper bound"),
+        (["constraints=[{output: reconstruction, kind: hard, lower: 2, upper: 1}]"], "must be below"),
+        (["weighting.name=dwa", "schedule.alternate=epoch"], "dwa compares epochs"),
+    ],
+)
 def test_bad_options_are_refused_before_training(overrides, match):
     with pytest.raises(ConfigError, match=match):
         check_config(load_config(ROOT / "configs" / "mitdb.yaml", overrides))
@@ -130,14 +157,17 @@ SOFT_REC = "{output: reconstruction, kind: soft, lower: -1.0, upper: 1.2, coef: 
 SOFT_P = "{output: probabilities, kind: soft, lower: 0.01, classes: [S, V], coef: 5.0}"
 
 
-@pytest.mark.parametrize("name, sets", [
-    ("soft-sharing", ["model.sharing=soft"]),
-    ("no-sharing", ["model.sharing=none"]),
-    ("alternate-batch", ["schedule.alternate=batch", "weighting.name=uncertainty"]),
-    ("alternate-epoch", ["schedule.alternate=epoch"]),
-    ("per-task-step", ["schedule.step=per_task", "weighting.name=dwa"]),
-    ("soft-constraints", [f"constraints=[{{output: reconstruction, kind: hard}}, {SOFT_REC}, {SOFT_P}]"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, sets",
+    [
+        ("soft-sharing", ["model.sharing=soft"]),
+        ("no-sharing", ["model.sharing=none"]),
+        ("alternate-batch", ["schedule.alternate=batch", "weighting.name=uncertainty"]),
+        ("alternate-epoch", ["schedule.alternate=epoch"]),
+        ("per-task-step", ["schedule.step=per_task", "weighting.name=dwa"]),
+        ("soft-constraints", [f"constraints=[{{output: reconstruction, kind: hard}}, {SOFT_REC}, {SOFT_P}]"]),
+    ],
+)
 def test_each_option_trains_from_the_cli(name, sets, tmp_path):
     out = tmp_path / name
     res = train_small(out, "119,223", "223", *sets, joint=2)
@@ -164,11 +194,15 @@ def test_hard_probability_bound_is_in_the_exported_graph_and_holds_on_ds2(tmp_pa
     x = np.random.default_rng(0).normal(0, 3, (64, *m.meta["inputs"]["x"][1:])).astype(np.float32)
     p, _ = m.run(x, np.ones((64, 7), np.float32))  # extreme inputs cannot push p(N) past its bound
     assert p[:, 0].max() <= 0.9 and np.abs(p.sum(1) - 1).max() < 1e-5
-    res = run_cli("evaluate", "--model", out / "m.onnx", "--split", "DS2", "--json", "--data-dir", DATA, "--device", "cpu")
+    res = run_cli(
+        "evaluate", "--model", out / "m.onnx", "--split", "DS2", "--json", "--data-dir", DATA, "--device", "cpu"
+    )
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
     assert [(c["output"], c["kind"], c["violation_rate"]) for c in rep["constraints"]] == [
-        ("reconstruction", "hard", 0.0), ("probabilities", "hard", 0.0)]  # fmt: skip
+        ("reconstruction", "hard", 0.0),
+        ("probabilities", "hard", 0.0),
+    ]
     assert rep["probabilities_sum_max_error"] < 1e-5
 
 
@@ -201,7 +235,9 @@ def test_study_runs_a_grid_over_seeds_writes_the_table_and_resumes(tmp_path):
     assert "± " in lines[1] and "6 runs" in table
     assert "Δ macro F1 vs baseline" in lines[0] and lines[1].endswith("| baseline |") and "/2) |" in lines[2]
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("end\n") and "old" not in text and "ecgmtl study --config" in text
+    assert (
+        text.startswith("intro\n") and text.endswith("end\n") and "old" not in text and "ecgmtl study --config" in text
+    )
     info = json.loads((tmp_path / "s" / "study.json").read_text())
     assert info["runs"] == 6 and not info["failed"]
     assert all(r["metrics"]["macro_f1"]["std"] >= 0 for r in info["rows"])
@@ -212,15 +248,20 @@ def test_study_runs_a_grid_over_seeds_writes_the_table_and_resumes(tmp_path):
     assert again["invocations"] == 2 and again["wall_seconds"] >= info["wall_seconds"]  # the clock adds up
 
 
-@pytest.mark.parametrize("text, match", [
-    ("base: x.yaml\n", "needs 'base'"),
-    ("base: missing.yaml\ngrid: [{{weighting: [fixed]}}]\n", "does not exist"),
-    ("base: {base}\ngrid: [{{weighting: [nosuch]}}]\n", "unknown weighting"),
-    ("base: {base}\ngrid: [{{sharing: [hard]}}]\n", "not among options"),
-    ("base: {base}\nsed: [1]\ngrid: []\n", "unknown keys"),
-    ("base: {base}\ngrid: [{{weighting: [fixed]}}]\nreport_constraints: [{{output: reconstruction, upper: 1, bogus: 2}}]\n",
-     "report_constraints"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("base: x.yaml\n", "needs 'base'"),
+        ("base: missing.yaml\ngrid: [{{weighting: [fixed]}}]\n", "does not exist"),
+        ("base: {base}\ngrid: [{{weighting: [nosuch]}}]\n", "unknown weighting"),
+        ("base: {base}\ngrid: [{{sharing: [hard]}}]\n", "not among options"),
+        ("base: {base}\nsed: [1]\ngrid: []\n", "unknown keys"),
+        (
+            "base: {base}\ngrid: [{{weighting: [fixed]}}]\nreport_constraints: [{{output: reconstruction, upper: 1, bogus: 2}}]\n",
+            "report_constraints",
+        ),
+    ],
+)
 def test_bad_study_files_exit_2_with_one_line(text, match, tmp_path):
     study = tmp_path / "s.yaml"
     study.write_text(text.format(base=ROOT / "configs" / "mitdb.yaml"))

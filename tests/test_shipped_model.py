@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import wfdb
-
 from conftest import MITDB, ROOT, run_cli
+
 from ecgmtl.data.mitdb import AAMI
 
 MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 import wfdb
-
 from conftest import DATA, ROOT, run_cli
-from ecgmtl.mtl.constraints import ConstraintConfig, ExclusionProjection, check_constraints, resolve, soft_penalty
+
 from ecgmtl.data.ptbxl import SUPERCLASSES
 from ecgmtl.errors import ConfigError
 from ecgmtl.metrics import bootstrap_auc, constraint_report, multilabel_report
-from ecgmtl.tasks.twelve_lead.predict import derive_limb_leads
-from ecgmtl.tasks.twelve_lead.task import hide_leads
+from ecgmtl.mtl.constraints import ConstraintConfig, ExclusionProjection, check_constraints, resolve, soft_penalty
+from ecgmtl.tasks.twelve_lead.leads import derive_limb_leads
+from ecgmtl.tasks.twelve_lead.training import hide_leads
 
 PTBXL = DATA / "ptbxl"
 RECORD = PTBXL / "records100" / "00000" / "00009_lr"
@@ -87,9 +87,24 @@ def test_bootstrap_interval_holds_the_estimate_and_pairs_models():
 def ptbxl_run(tmp_path_factory, cache):
     """A small 12-lead model trained through the CLI on folds 1-8 (1 + 2 epochs, two crops per record; about 20 s)."""
     out = tmp_path_factory.mktemp("ptbxl") / "run"
-    res = run_cli("train", "--config", ROOT / "configs" / "ptbxl.yaml", "--out", out, "--no-progress",
-                  "--set", "schedule.pretrain_epochs=1", "--set", "schedule.joint_epochs=2",
-                  "--set", "data.crops_per_epoch=2", "--set", "model.widths=[16,32,64]", "--set", "train.threads=2")  # fmt: skip
+    res = run_cli(
+        "train",
+        "--config",
+        ROOT / "configs" / "ptbxl.yaml",
+        "--out",
+        out,
+        "--no-progress",
+        "--set",
+        "schedule.pretrain_epochs=1",
+        "--set",
+        "schedule.joint_epochs=2",
+        "--set",
+        "data.crops_per_epoch=2",
+        "--set",
+        "model.widths=[16,32,64]",
+        "--set",
+        "train.threads=2",
+    )
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
     assert result["metric"] == "macro_auc" and 0.7 < result["best_val_macro_auc"] <= 1.0  # it learns
@@ -115,19 +130,41 @@ def test_predict_a_ptbxl_record(ptbxl_run):
 def test_missing_leads_are_refused_or_rebuilt(ptbxl_run, tmp_path):
     rec = wfdb.rdrecord(str(RECORD))
     keep = [i for i, n in enumerate(rec.sig_name) if n not in ("AVL", "V3")]
-    wfdb.wrsamp("partial", fs=rec.fs, units=[rec.units[i] for i in keep], sig_name=[rec.sig_name[i] for i in keep],
-                p_signal=rec.p_signal[:, keep], fmt=["16"] * len(keep), write_dir=str(tmp_path))  # fmt: skip
+    wfdb.wrsamp(
+        "partial",
+        fs=rec.fs,
+        units=[rec.units[i] for i in keep],
+        sig_name=[rec.sig_name[i] for i in keep],
+        p_signal=rec.p_signal[:, keep],
+        fmt=["16"] * len(keep),
+        write_dir=str(tmp_path),
+    )
     res = run_cli("predict", tmp_path / "partial.dat", "--model", ptbxl_run)
     assert res.returncode == 3 and "lacks lead(s) AVL, V3" in res.stderr and "Traceback" not in res.stderr
     out = tmp_path / "out"
-    res = run_cli("predict", tmp_path / "partial.dat", "--model", ptbxl_run, "--reconstruct-missing", "--out", out, "--json")
+    res = run_cli(
+        "predict", tmp_path / "partial.dat", "--model", ptbxl_run, "--reconstruct-missing", "--out", out, "--json"
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["reconstructed_leads"] == ["AVL", "V3"]
     assert doc["reconstruction"]["per_lead"]["AVL"]["method"] == "limb-lead identity"
     assert doc["reconstruction"]["per_lead"]["V3"]["method"] == "model"
     rebuilt = wfdb.rdrecord(str(out / "partial_rebuilt"))
-    assert [n.upper() for n in rebuilt.sig_name] == ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    assert [n.upper() for n in rebuilt.sig_name] == [
+        "I",
+        "II",
+        "III",
+        "AVR",
+        "AVL",
+        "AVF",
+        "V1",
+        "V2",
+        "V3",
+        "V4",
+        "V5",
+        "V6",
+    ]
     avl = rec.p_signal[:, rec.sig_name.index("AVL")]
     assert np.abs(rebuilt.p_signal[:, 4] - avl).max() < 0.005  # aVL = I - II/2, exact to the files' rounding
     assert np.isfinite(rebuilt.p_signal[:, 8]).all() and rebuilt.p_signal[:, 8].std() > 1e-3  # V3, by the model
@@ -168,7 +205,7 @@ def test_bad_ptbxl_configs_fail_in_one_line(tmp_path):
 def test_shipped_12_lead_model_is_picked_from_the_lead_set(tmp_path):
     model = ROOT / "models" / "ptbxl-xresnet1d.onnx"
     if not model.is_file():
-        pytest.fail("models/ptbxl-xresnet1d.onnx is missing: run scripts/ship_ptbxl.py")
+        pytest.fail("models/ptbxl-xresnet1d.onnx is missing: run data_scripts/ship_ptbxl.py")
     res = run_cli("predict", f"{RECORD}.dat", "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
@@ -180,8 +217,15 @@ def test_shipped_12_lead_model_is_picked_from_the_lead_set(tmp_path):
     assert max(abs(high["probabilities"][c] - doc["probabilities"][c]) for c in SUPERCLASSES) < 0.05
     rec = wfdb.rdrecord(str(RECORD))  # V3 missing: the shipped model rebuilds it close to the recorded one
     keep = [i for i, n in enumerate(rec.sig_name) if n != "V3"]
-    wfdb.wrsamp("nov3", fs=rec.fs, units=[rec.units[i] for i in keep], sig_name=[rec.sig_name[i] for i in keep],
-                p_signal=rec.p_signal[:, keep], fmt=["16"] * len(keep), write_dir=str(tmp_path))  # fmt: skip
+    wfdb.wrsamp(
+        "nov3",
+        fs=rec.fs,
+        units=[rec.units[i] for i in keep],
+        sig_name=[rec.sig_name[i] for i in keep],
+        p_signal=rec.p_signal[:, keep],
+        fmt=["16"] * len(keep),
+        write_dir=str(tmp_path),
+    )
     res = run_cli("predict", tmp_path / "nov3.dat", "--reconstruct-missing", "--out", tmp_path)
     assert res.returncode == 0, res.stderr
     v3 = wfdb.rdrecord(str(tmp_path / "nov3_rebuilt")).p_signal[:, 8]

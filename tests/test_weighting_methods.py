@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import train_small
+
 from ecgmtl.mtl.weighting import WEIGHTINGS
 from ecgmtl.mtl.weighting.pcgrad import project_conflicts
 

@@ -38,8 +38,9 @@ def read_shard(folder: Path, names: tuple[str, ...], mapped: tuple[str, ...] = (
     if not intact(folder, names):
         return None
     try:
-        return {k: np.load(folder / f"{k}.npy", mmap_mode="r" if k in mapped else None, allow_pickle=False)
-                for k in names}  # fmt: skip
+        return {
+            k: np.load(folder / f"{k}.npy", mmap_mode="r" if k in mapped else None, allow_pickle=False) for k in names
+        }
     except (OSError, ValueError):
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ecgmtl.errors import RecordError
+from ecgmtl.errors import RecordError, first_line
 
 DATABASES = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptb-xl", "ptbxl": "ptb-xl"}
 FOLDERS = {"mitdb": "mitdb", "nstdb": "nstdb", "ptb-xl": "ptbxl"}
@@ -30,6 +30,6 @@ def download(database: str, data_dir: Path) -> Path:
 
             dl_files(name, str(dest), list(EXTRA_FILES[name]))
     except Exception as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0][:150]
+        first = first_line(e, 150)
         raise RecordError(f"cannot download {name} from PhysioNet ({first}); are you offline?") from None
     return dest

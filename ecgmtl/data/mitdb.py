@@ -9,14 +9,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgmtl.errors import RecordError
-from ecgmtl.signal.preprocess import PreprocessConfig, extract_beats
-from ecgmtl.io.record import read_record, select_lead
 from ecgmtl.data.cache import read_shard, write_shard
+from ecgmtl.errors import RecordError
+from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.signal.preprocess import PreprocessConfig, extract_beats
 
 CLASSES = ("N", "S", "V", "F", "Q")
-AAMI = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"), "F": "F",
-        **dict.fromkeys("/fQ", "Q")}  # fmt: skip
+AAMI = {
+    **dict.fromkeys("NLRej", "N"),
+    **dict.fromkeys("AaJS", "S"),
+    **dict.fromkeys("VE", "V"),
+    "F": "F",
+    **dict.fromkeys("/fQ", "Q"),
+}
 PACED = ("102", "104", "107", "217")
 DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
 DS2 = ("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234").split()
@@ -39,7 +44,7 @@ class BeatDataset:
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
-    def subset(self, records: list[str] | tuple[str, ...]) -> "BeatDataset":
+    def subset(self, records: list[str] | tuple[str, ...]) -> BeatDataset:
         m = np.isin(self.record, list(records))
         w = self.windows.select(list(records)) if isinstance(self.windows, ShardedArray) else self.windows[m]
         return BeatDataset(w, self.rr[m], self.labels[m], self.record[m], self.sample[m], self.margin)
@@ -100,8 +105,9 @@ def load_beats(
     windows = ShardedArray([p["windows"] for p in parts], list(records))
     small = {k: np.concatenate([p[k] for p in parts]) for k in ("rr", "labels", "sample")}
     names = np.concatenate([np.full(p["labels"].shape, n) for p, n in zip(parts, records)])
-    return BeatDataset(windows if mmap else np.asarray(windows), small["rr"], small["labels"], names,
-                       small["sample"], margin)  # fmt: skip
+    return BeatDataset(
+        windows if mmap else np.asarray(windows), small["rr"], small["labels"], names, small["sample"], margin
+    )
 
 
 ARRAYS = ("windows", "rr", "labels", "sample")
@@ -147,7 +153,7 @@ class ShardedArray:
         out = np.concatenate(self.parts) if self.parts else np.zeros(self.shape, self.dtype)
         return out.astype(dtype, copy=False) if dtype is not None else out
 
-    def select(self, names: list[str]) -> "ShardedArray":
+    def select(self, names: list[str]) -> ShardedArray:
         """The shards of these names, in their stored order (no reading)."""
         keep = [i for i, n in enumerate(self.names or []) if n in set(names)]
         return ShardedArray([self.parts[i] for i in keep], [self.names[i] for i in keep])

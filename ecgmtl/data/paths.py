@@ -20,7 +20,10 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
         return root
     if os.environ.get(ENV_DATA):
         return data_root(os.environ[ENV_DATA])
-    for cand in (Path.cwd() / ".." / "shared" / "physionet", Path(__file__).resolve().parents[3] / "shared" / "physionet"):
+    for cand in (
+        Path.cwd() / ".." / "shared" / "physionet",
+        Path(__file__).resolve().parents[3] / "shared" / "physionet",
+    ):
         if cand.is_dir():
             return cand.resolve()
     raise RecordError(

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgmtl.errors import RecordError
 from ecgmtl.data.cache import read_shard, write_shard
+from ecgmtl.errors import RecordError
 from ecgmtl.signal.windows import sliding_windows  # noqa: F401  (the benchmark's test windows)
 
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")

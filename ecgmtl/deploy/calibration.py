@@ -21,8 +21,12 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     from scipy.optimize import minimize_scalar
 
     logits = np.asarray(logits, np.float64)
-    res = minimize_scalar(lambda s: nll(logits, labels, float(np.exp(s))), bounds=(np.log(0.05), np.log(20.0)),
-                          method="bounded", options={"xatol": 1e-4})  # fmt: skip
+    res = minimize_scalar(
+        lambda s: nll(logits, labels, float(np.exp(s))),
+        bounds=(np.log(0.05), np.log(20.0)),
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
     return float(np.exp(res.x))
 
 

@@ -16,8 +16,17 @@ from ecgmtl.io.atomic import atomic_path
 
 # Kept in fp32 in the FP16 variant: reductions and normalisations, and every node from the softmax on (the
 # probabilities, the temperature and the hard constraints).
-FP32_OPS = ("ReduceMean", "ReduceMax", "ReduceSum", "ReduceL2", "Softmax", "LayerNormalization",
-            "BatchNormalization", "InstanceNormalization", "GroupNormalization")  # fmt: skip
+FP32_OPS = (
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceSum",
+    "ReduceL2",
+    "Softmax",
+    "LayerNormalization",
+    "BatchNormalization",
+    "InstanceNormalization",
+    "GroupNormalization",
+)
 FP16_TOLERANCE = 1e-2  # max |diff| against the FP32 file, probabilities and reconstruction (normalised mV)
 
 
@@ -34,16 +43,18 @@ def export_fp16(src: str | os.PathLike, out: str | os.PathLike | None = None, to
     from onnxconverter_common import float16
 
     from ecgmtl.deploy.runtime import OnnxModel
-    from ecgmtl.tasks.base import task_for_meta
+    from ecgmtl.tasks.registry import task_for_meta
 
     out = Path(out) if out else fp16_path(src)
     proto = onnx.load(str(src))
     meta = json.loads(next(p.value for p in proto.metadata_props if p.key == META_KEY))
     keep = _downstream(proto.graph, "Softmax")
     half = float16.convert_float_to_float16(
-        proto, keep_io_types=True, op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP32_OPS),
+        proto,
+        keep_io_types=True,
+        op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + list(FP32_OPS),
         node_block_list=keep,
-    )  # fmt: skip
+    )
     _float32_outputs(half)
     meta.update(precision="fp16", fp16_of=Path(src).name, fp16_tolerance=tol)
     for p in half.metadata_props:
@@ -76,8 +87,11 @@ def _float32_outputs(proto) -> None:
             next(a for a in node.attribute if a.name == "to").i = onnx.TensorProto.FLOAT
         else:
             node.output[list(node.output).index(out.name)] = out.name + "_fp16"
-            proto.graph.node.append(onnx.helper.make_node("Cast", [out.name + "_fp16"], [out.name],
-                                                          to=onnx.TensorProto.FLOAT, name=out.name + "_to_fp32"))  # fmt: skip
+            proto.graph.node.append(
+                onnx.helper.make_node(
+                    "Cast", [out.name + "_fp16"], [out.name], to=onnx.TensorProto.FLOAT, name=out.name + "_to_fp32"
+                )
+            )
         out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ecgmtl.tasks.base import DEFAULT_TASK, Task, all_tasks, get_task
+from ecgmtl.tasks.base import DEFAULT_TASK, Task
+from ecgmtl.tasks.registry import all_tasks, get_task
 
 
 def shipped_model(task: Task) -> Path:

@@ -16,21 +16,13 @@ import torch
 from torch import nn
 
 from ecgmtl import __version__
+from ecgmtl.deploy.runtime import META_KEY
 from ecgmtl.errors import ModelError
 from ecgmtl.io.atomic import atomic_path
-from ecgmtl.deploy.runtime import META_KEY
-from ecgmtl.mtl.constraints import ConstraintConfig, resolve
+from ecgmtl.mtl.constraints import declared_constraints
 
 MODEL_FORMAT = "ecgmtl-onnx/1"
 OUTPUTS = ["probabilities", "reconstruction"]
-
-
-def declared_constraints(meta: dict) -> list[dict]:
-    """The run's resolved constraints; checkpoints from before constraints were configurable had one, the
-    reconstruction clamped to the training range."""
-    if "constraints" in meta:
-        return meta["constraints"]
-    return resolve([ConstraintConfig()], meta["classes"], tuple(meta["recon_bounds"]))
 
 
 def common_metadata(ck: dict, name: str, task) -> dict:
@@ -54,14 +46,20 @@ def common_metadata(ck: dict, name: str, task) -> dict:
     }
 
 
-def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None = None, tol: float = 1e-4,
-                calibrate: bool = True, data_dir: str | None = None) -> dict:
+def export_onnx(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    name: str | None = None,
+    tol: float = 1e-4,
+    calibrate: bool = True,
+    data_dir: str | None = None,
+) -> dict:
     """Export run's best checkpoint to `out` and check it against torch; returns the check's figures.
 
     The task fits what it needs from data first (`calibrate`: the beat model's temperature and quality
     thresholds on the run's validation records). The file is written to a temporary name and renamed only
     after the check passes."""
-    from ecgmtl.tasks.base import task_for_meta
+    from ecgmtl.tasks.registry import task_for_meta
     from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
     ck = load_checkpoint(run)
@@ -81,8 +79,9 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, name: str | None
     return {"path": str(out), **check, **task.export_summary({**info, **ck["meta"]})}
 
 
-def write_onnx(graph: nn.Module, args: tuple, path: Path, input_names: list[str], dynamic_shapes: tuple, info: dict,
-               doc: str) -> None:  # fmt: skip
+def write_onnx(
+    graph: nn.Module, args: tuple, path: Path, input_names: list[str], dynamic_shapes: tuple, info: dict, doc: str
+) -> None:
     """torch's dynamo exporter to `path`, quietly; the metadata `info` (key 'ecgmtl', JSON) and `doc` added;
     checked by onnx.checker."""
     import onnx
@@ -94,9 +93,17 @@ def write_onnx(graph: nn.Module, args: tuple, path: Path, input_names: list[str]
         with warnings.catch_warnings():  # torch's exporter warns about its own internals
             warnings.simplefilter("ignore", category=FutureWarning)
             warnings.simplefilter("ignore", category=UserWarning)
-            torch.onnx.export(graph, args, str(path), input_names=input_names,
-                              output_names=OUTPUTS, dynamic_shapes=dynamic_shapes,
-                              dynamo=True, external_data=False, verbose=False)  # fmt: skip
+            torch.onnx.export(
+                graph,
+                args,
+                str(path),
+                input_names=input_names,
+                output_names=OUTPUTS,
+                dynamic_shapes=dynamic_shapes,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
     finally:
         quiet.setLevel(level)
     proto = onnx.load(path)

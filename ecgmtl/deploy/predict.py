@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 from ecgmtl.deploy.runtime import OnnxModel
-from ecgmtl.errors import EcgmtlError
-from ecgmtl.tasks.base import PredictOptions, task_for_meta
+from ecgmtl.errors import EcgmtlError, first_line
+from ecgmtl.tasks.base import PredictOptions
+from ecgmtl.tasks.registry import task_for_meta
 
 
 def predict_record(model: OnnxModel, path: str | os.PathLike, opts: PredictOptions | None = None) -> dict:
@@ -29,8 +30,9 @@ def summary_csv(model: OnnxModel, rows: list[dict]) -> str:
     return task_for_meta(model.meta).summary_csv(rows, list(model.meta["classes"]))
 
 
-def predict_many(model: OnnxModel, paths: list[Path], opts: PredictOptions, progress: bool = True,
-                 each=None) -> tuple[list[dict], list[dict]]:
+def predict_many(
+    model: OnnxModel, paths: list[Path], opts: PredictOptions, progress: bool = True, each=None
+) -> tuple[list[dict], list[dict]]:
     """predict_record over many records; a record that fails is listed with its reason and the others go on.
     `each(result)` is called after every record that succeeded (to write its files). Returns (results,
     failures); failures hold name, path and a one-line error."""
@@ -48,6 +50,8 @@ def predict_many(model: OnnxModel, paths: list[Path], opts: PredictOptions, prog
         except EcgmtlError as e:
             failures.append({"name": Path(p).stem, "path": str(p), "error": str(e)})
         except Exception as e:  # a bug on one odd record must not stop the others; said in one line
-            first = (str(e).splitlines() or [""])[0][:200]
-            failures.append({"name": Path(p).stem, "path": str(p), "error": f"internal error: {type(e).__name__}: {first}"})
+            first = first_line(e)
+            failures.append(
+                {"name": Path(p).stem, "path": str(p), "error": f"internal error: {type(e).__name__}: {first}"}
+            )
     return results, failures

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgmtl.errors import ConfigError, ModelError
+from ecgmtl.errors import ConfigError, ModelError, first_line
 
 META_KEY = "ecgmtl"
 
@@ -81,7 +81,7 @@ class OnnxModel:
         except ConfigError:
             raise
         except Exception as e:
-            raise ModelError(f"{self.path} is not a usable ONNX model ({str(e).splitlines()[0][:120]})") from None
+            raise ModelError(f"{self.path} is not a usable ONNX model ({first_line(e, 120)})") from None
         raw = self.session.get_modelmeta().custom_metadata_map.get(META_KEY)
         if raw is None:
             raise ModelError(f"{self.path} is an ONNX file but not an ecgmtl model (no '{META_KEY}' metadata)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgmtl.errors import RecordError
+from ecgmtl.errors import RecordError, first_line
 
 # Physical units wfdb may report, as a factor to millivolts.
 _TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
@@ -72,19 +72,27 @@ def read_record(path: str | os.PathLike, annotations: bool = True, extension: st
             if retry is None:
                 raise
             rec, dropped = retry
-            warnings.append(f"header time/date field(s) {' '.join(dropped)!r} unreadable ({_short(e)}); read without them")
+            warnings.append(
+                f"header time/date field(s) {' '.join(dropped)!r} unreadable ({first_line(e, 160)}); read without them"
+            )
     except FileNotFoundError as e:
-        raise RecordError(f"record {base.name}: signal file missing ({e.filename or e}); copy it beside {header.name}")
+        raise RecordError(
+            f"record {base.name}: signal file missing ({e.filename or e}); copy it beside {header.name}"
+        ) from None
     except ValueError as e:
         if "broadcast" in str(e) or "not loaded correctly" in str(e):  # wfdb's symptoms of a short signal file
             raise RecordError(f"record {base.name}: signal file truncated (shorter than its header says)") from None
-        raise RecordError(f"record {base.name}: cannot read it as WFDB ({_short(e)}); check the header and signal files")
+        raise RecordError(
+            f"record {base.name}: cannot read it as WFDB ({first_line(e, 160)}); check the header and signal files"
+        ) from None
     except IndexError:  # wfdb's symptom of fewer signal lines than the record line announces
         raise RecordError(f"record {base.name}: the header lists fewer signals than its record line says") from None
     except IsADirectoryError as e:
         raise RecordError(f"record {base.name}: signal file {Path(e.filename or '').name} is a folder") from None
     except Exception as e:  # wfdb raises HeaderSyntaxError, ... for malformed files
-        raise RecordError(f"record {base.name}: cannot read it as WFDB ({_short(e)}); check the header and signal files")
+        raise RecordError(
+            f"record {base.name}: cannot read it as WFDB ({first_line(e, 160)}); check the header and signal files"
+        ) from None
     if not (np.isfinite(rec.fs) and rec.fs > 0):
         raise RecordError(f"record {base.name}: sampling rate {rec.fs} in its header; it must be a positive number")
     if rec.p_signal is None or rec.p_signal.size == 0:
@@ -105,7 +113,9 @@ def read_record(path: str | os.PathLike, annotations: bool = True, extension: st
             a = wfdb.rdann(str(base), extension)
             ann = Annotation(np.asarray(a.sample, dtype=np.int64), np.asarray(a.symbol))
         except Exception as e:
-            raise RecordError(f"record {base.name}: annotation file {ann_file.name} is unreadable ({_short(e)})")
+            raise RecordError(
+                f"record {base.name}: annotation file {ann_file.name} is unreadable ({first_line(e, 160)})"
+            ) from None
     leads = tuple(str(n) for n in (rec.sig_name or [f"ch{j}" for j in range(signal.shape[1])]))
     return Record(base.name, signal, float(rec.fs), leads, ann, tuple(warnings))
 
@@ -199,8 +209,3 @@ def select_lead(record: Record, lead: str) -> np.ndarray:
     if np.isnan(x).all():
         raise RecordError(f"record {record.name}: lead {record.leads[j]} holds no valid sample (all NaN)")
     return x
-
-
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:160]

@@ -19,8 +19,19 @@ from ecgmtl.models.multitask import MultiTaskModel
 
 # Modules whose forward is indifferent to a unit height axis (elementwise ops, the heads' pooling over
 # flattened positions), so that swapping their 1-D layers for 2-D ones keeps the function.
-SHAPE_AGNOSTIC = (MultiTaskModel, ResNet1d, ResBlock1d, ClassificationHead, ReconstructionHead, nn.Sequential,
-                  nn.ModuleDict, nn.ReLU, nn.Identity, nn.Dropout, nn.Linear)  # fmt: skip
+SHAPE_AGNOSTIC = (
+    MultiTaskModel,
+    ResNet1d,
+    ResBlock1d,
+    ClassificationHead,
+    ReconstructionHead,
+    nn.Sequential,
+    nn.ModuleDict,
+    nn.ReLU,
+    nn.Identity,
+    nn.Dropout,
+    nn.Linear,
+)
 LAYERS_1D = (nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d)
 
 
@@ -49,8 +60,9 @@ class SubPixelUpsample(nn.Module):
     two halves are interleaved along time. onnxruntime's transposed convolution has no fast CPU kernel.
     """
 
-    def __init__(self, m: nn.ConvTranspose1d, bn: nn.BatchNorm1d | None = None, relu: bool = False,
-                 interleave: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, m: nn.ConvTranspose1d, bn: nn.BatchNorm1d | None = None, relu: bool = False, interleave: bool = True
+    ) -> None:
         """bn, relu: the batch norm (eval statistics) and ReLU that follow `m`, folded in: both act per channel
         and sample, so they commute with the interleave, and the convolution fuses with the ReLU.
         interleave=False returns the two phases as channels (even outputs, then odd), for a PolyphaseConv."""
@@ -75,8 +87,15 @@ class SubPixelUpsample(nn.Module):
 
     @staticmethod
     def applies(m: nn.Module) -> bool:
-        return (isinstance(m, nn.ConvTranspose1d) and m.kernel_size == (4,) and m.stride == (2,)
-                and m.padding == (1,) and m.output_padding == (0,) and m.dilation == (1,) and m.groups == 1)  # fmt: skip
+        return (
+            isinstance(m, nn.ConvTranspose1d)
+            and m.kernel_size == (4,)
+            and m.stride == (2,)
+            and m.padding == (1,)
+            and m.output_padding == (0,)
+            and m.dilation == (1,)
+            and m.groups == 1
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.conv(x)  # (batch, 2 * c_out, 1, length)
@@ -122,9 +141,16 @@ class PolyphaseConv(nn.Module):
 
     @staticmethod
     def applies(m: nn.Module) -> bool:
-        return (isinstance(m, nn.Conv1d) and m.stride == (1,) and m.dilation == (1,) and m.groups == 1
-                and m.padding_mode == "zeros" and isinstance(m.padding, tuple)
-                and m.padding[0] == m.kernel_size[0] // 2 and m.kernel_size[0] % 2 == 1)  # fmt: skip
+        return (
+            isinstance(m, nn.Conv1d)
+            and m.stride == (1,)
+            and m.dilation == (1,)
+            and m.groups == 1
+            and m.padding_mode == "zeros"
+            and isinstance(m.padding, tuple)
+            and m.padding[0] == m.kernel_size[0] // 2
+            and m.kernel_size[0] % 2 == 1
+        )
 
     def forward(self, phases: torch.Tensor) -> torch.Tensor:
         return interleave(self.conv(phases), self.out)
@@ -140,7 +166,9 @@ def _fold_upsampling(seq: nn.Sequential) -> None:
         if isinstance(bn, nn.BatchNorm1d) and bn.track_running_stats and bn.affine and isinstance(act, nn.ReLU):
             seq[i], seq[i + 1], seq[i + 2] = SubPixelUpsample(m, bn, relu=True), nn.Identity(), nn.Identity()
             if i + 3 < len(layers) and PolyphaseConv.applies(layers[i + 3]):  # the next convolution on phases
-                seq[i] = nn.Sequential(SubPixelUpsample(m, bn, relu=True, interleave=False), PolyphaseConv(layers[i + 3]))
+                seq[i] = nn.Sequential(
+                    SubPixelUpsample(m, bn, relu=True, interleave=False), PolyphaseConv(layers[i + 3])
+                )
                 seq[i + 3] = nn.Identity()
 
 
@@ -152,8 +180,13 @@ def _twin(m: nn.Module) -> nn.Module:
         new.load_state_dict(m.state_dict())
         return new.train(m.training)
     kind = nn.Conv2d if isinstance(m, nn.Conv1d) else nn.ConvTranspose2d
-    kwargs = dict(stride=(1, m.stride[0]), padding=(0, m.padding[0]), dilation=(1, m.dilation[0]), groups=m.groups,
-                  bias=m.bias is not None)  # fmt: skip
+    kwargs = dict(
+        stride=(1, m.stride[0]),
+        padding=(0, m.padding[0]),
+        dilation=(1, m.dilation[0]),
+        groups=m.groups,
+        bias=m.bias is not None,
+    )
     if kind is nn.ConvTranspose2d:
         kwargs["output_padding"] = (0, m.output_padding[0])
     new = kind(m.in_channels, m.out_channels, (1, m.kernel_size[0]), **kwargs)

@@ -52,8 +52,9 @@ class ResNet1d(nn.Module):
     widths: channels per stage; the output has widths[-1] channels and length samples / 2**(len(widths)-1).
     """
 
-    def __init__(self, in_leads: int = 1, widths: tuple[int, ...] = (16, 32, 64), kernel: int = 7,
-                 norm: str = "batch") -> None:
+    def __init__(
+        self, in_leads: int = 1, widths: tuple[int, ...] = (16, 32, 64), kernel: int = 7, norm: str = "batch"
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv1d(in_leads, widths[0], kernel, padding=kernel // 2, bias=False),
@@ -79,12 +80,19 @@ class XResBlock1d(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, norm: str = "batch") -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False), norm_layer(norm, c_out),
-            nn.ReLU(), nn.Conv1d(c_out, c_out, kernel, padding=kernel // 2, bias=False), norm_layer(norm, c_out),
-        )  # fmt: skip
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+            norm_layer(norm, c_out),
+            nn.ReLU(),
+            nn.Conv1d(c_out, c_out, kernel, padding=kernel // 2, bias=False),
+            norm_layer(norm, c_out),
+        )
         nn.init.zeros_(self.body[-1].weight)
         pool = nn.AvgPool1d(stride, ceil_mode=True) if stride > 1 else nn.Identity()
-        conv = nn.Identity() if c_in == c_out else nn.Sequential(nn.Conv1d(c_in, c_out, 1, bias=False), norm_layer(norm, c_out))
+        conv = (
+            nn.Identity()
+            if c_in == c_out
+            else nn.Sequential(nn.Conv1d(c_in, c_out, 1, bias=False), norm_layer(norm, c_out))
+        )
         self.skip = nn.Sequential(pool, conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,18 +105,24 @@ class XResNet1d(nn.Module):
     stem (the first with stride 2) and a max pool, then one XResBlock1d per stage, each stage after the first
     halving the length. Output: widths[-1] channels, length samples / (4 * 2**(len(widths)-1))."""
 
-    def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (64, 128, 256), kernel: int = 5,
-                 norm: str = "batch") -> None:  # fmt: skip
+    def __init__(
+        self, in_leads: int = 12, widths: tuple[int, ...] = (64, 128, 256), kernel: int = 5, norm: str = "batch"
+    ) -> None:
         super().__init__()
         stem_c = max(widths[0] // 2, 8)
         layers, c = [], in_leads
         for i, w in enumerate((stem_c, stem_c, widths[0])):
-            layers += [nn.Conv1d(c, w, kernel, stride=2 if i == 0 else 1, padding=kernel // 2, bias=False),
-                       norm_layer(norm, w), nn.ReLU()]  # fmt: skip
+            layers += [
+                nn.Conv1d(c, w, kernel, stride=2 if i == 0 else 1, padding=kernel // 2, bias=False),
+                norm_layer(norm, w),
+                nn.ReLU(),
+            ]
             c = w
         self.stem = nn.Sequential(*layers, nn.MaxPool1d(3, stride=2, padding=1))
-        blocks = [XResBlock1d(c, w, kernel, stride=1 if i == 0 else 2, norm=norm) for i, (c, w) in
-                  enumerate(zip((widths[0], *widths[:-1]), widths))]  # fmt: skip
+        blocks = [
+            XResBlock1d(c, w, kernel, stride=1 if i == 0 else 2, norm=norm)
+            for i, (c, w) in enumerate(zip((widths[0], *widths[:-1]), widths))
+        ]
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = widths[-1]
         self.reduction = 4 * 2 ** (len(widths) - 1)
@@ -177,12 +191,15 @@ class TransformerEncoder1d(nn.Module):
     widths[-1], samples / patch), a feature map like the CNNs'. `kernel` is unused: the patch and attention
     set the receptive field."""
 
-    def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (64, 64, 64), kernel: int = 7,
-                 norm: str = "batch") -> None:  # fmt: skip
+    def __init__(
+        self, in_leads: int = 12, widths: tuple[int, ...] = (64, 64, 64), kernel: int = 7, norm: str = "batch"
+    ) -> None:
         super().__init__()
         dim = widths[-1]
         self.reduction = max(4, 2 ** (len(widths) - 1))
-        self.embed = nn.Sequential(nn.Conv1d(in_leads, dim, self.reduction, stride=self.reduction), norm_layer(norm, dim))
+        self.embed = nn.Sequential(
+            nn.Conv1d(in_leads, dim, self.reduction, stride=self.reduction), norm_layer(norm, dim)
+        )
         self.stack = TransformerStack(dim, depth=len(widths))
         self.out_channels = dim
 
@@ -195,8 +212,14 @@ class HybridEncoder1d(nn.Module):
     """The residual CNN (local wave shapes), then pre-norm Transformer blocks over its feature map (rhythm and
     relations across the record), with sine position codes. Output as ResNet1d's."""
 
-    def __init__(self, in_leads: int = 12, widths: tuple[int, ...] = (32, 64, 128), kernel: int = 7,
-                 norm: str = "batch", depth: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_leads: int = 12,
+        widths: tuple[int, ...] = (32, 64, 128),
+        kernel: int = 7,
+        norm: str = "batch",
+        depth: int = 2,
+    ) -> None:
         super().__init__()
         self.cnn = ResNet1d(in_leads, widths, kernel, norm)
         self.stack = TransformerStack(widths[-1], depth)

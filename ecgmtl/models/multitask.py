@@ -47,7 +47,9 @@ class MultiTaskModel(nn.Module):
         self.cfg = cfg
 
         def encoder() -> nn.Module:
-            return ENCODERS.get(cfg.encoder)(in_leads=in_leads, widths=tuple(cfg.widths), kernel=cfg.kernel, norm=cfg.norm)
+            return ENCODERS.get(cfg.encoder)(
+                in_leads=in_leads, widths=tuple(cfg.widths), kernel=cfg.kernel, norm=cfg.norm
+            )
 
         if cfg.sharing == "hard":
             self.encoder = encoder()

@@ -44,8 +44,9 @@ class ConstraintConfig:
 EXCLUSION_TOLERANCE = 1e-6  # float32 rounding of a + (upper - a): a projected output is within this of the bound
 
 
-def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tuple[str, ...] | list[str],
-                      multilabel: bool = False) -> None:  # fmt: skip
+def check_constraints(
+    constraints: list[ConstraintConfig] | tuple, classes: tuple[str, ...] | list[str], multilabel: bool = False
+) -> None:
     """Names, bound order and feasibility, each failure one ConfigError. multilabel: the model's probabilities
     are independent sigmoids (PTB-XL), which take the exclusive constraint and no box bounds."""
     for i, c in enumerate(constraints):
@@ -54,8 +55,10 @@ def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tupl
             _check_exclusive(c, where, classes, multilabel)
             continue
         if multilabel and c.output == "probabilities":
-            raise ConfigError(f"{where}: bounds on probabilities apply to softmax (beat) models; a multi-label "
-                              "model takes 'exclusive: NORM' (p(NORM) + max p(other) <= 1)")  # fmt: skip
+            raise ConfigError(
+                f"{where}: bounds on probabilities apply to softmax (beat) models; a multi-label "
+                "model takes 'exclusive: NORM' (p(NORM) + max p(other) <= 1)"
+            )
         if c.output not in OUTPUTS:
             raise ConfigError(f"{where}.output {c.output!r} is not an output; choose one of: {', '.join(OUTPUTS)}")
         if c.kind not in KINDS:
@@ -65,8 +68,10 @@ def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tupl
         if c.kind == "soft" and not c.coef > 0:
             raise ConfigError(f"{where}.coef must be > 0 for a soft constraint ({c.coef})")
         if c.lower is None and c.upper is None and not (c.output == "reconstruction" and c.kind == "hard"):
-            raise ConfigError(f"{where} needs a lower or an upper bound (only a hard reconstruction constraint "
-                              "defaults to the range seen in training)")  # fmt: skip
+            raise ConfigError(
+                f"{where} needs a lower or an upper bound (only a hard reconstruction constraint "
+                "defaults to the range seen in training)"
+            )
         if c.output == "reconstruction":
             if c.classes:
                 raise ConfigError(f"{where}: 'classes' applies to probabilities, not to the reconstruction")
@@ -83,14 +88,18 @@ def check_constraints(constraints: list[ConstraintConfig] | tuple, classes: tupl
         return
     lo, hi = probability_box(resolve(constraints, classes, (0.0, 1.0)), len(classes))
     if sum(lo) > 1.0 + 1e-9 or sum(hi) < 1.0 - 1e-9 or any(a > b for a, b in zip(lo, hi)):
-        raise ConfigError("the hard probability constraints leave no distribution that satisfies them all "
-                          f"(lower bounds sum to {sum(lo):g}, upper bounds to {sum(hi):g})")  # fmt: skip
+        raise ConfigError(
+            "the hard probability constraints leave no distribution that satisfies them all "
+            f"(lower bounds sum to {sum(lo):g}, upper bounds to {sum(hi):g})"
+        )
 
 
 def _check_exclusive(c: ConstraintConfig, where: str, classes, multilabel: bool) -> None:
     if not multilabel:
-        raise ConfigError(f"{where}.exclusive: softmax probabilities sum to 1, so p({c.exclusive}) + max p(other) "
-                          "<= 1 always holds; the exclusive constraint is for multi-label models")  # fmt: skip
+        raise ConfigError(
+            f"{where}.exclusive: softmax probabilities sum to 1, so p({c.exclusive}) + max p(other) "
+            "<= 1 always holds; the exclusive constraint is for multi-label models"
+        )
     if c.output != "probabilities":
         raise ConfigError(f"{where}.exclusive applies to output: probabilities")
     if c.kind not in KINDS:
@@ -113,16 +122,26 @@ def resolve(constraints: list[ConstraintConfig] | tuple, classes, recon_bounds: 
     and their column `index`; reconstruction without bounds: the range seen in training."""
     out = []
     for c in constraints:
-        item = {"output": c.output, "kind": c.kind, "coef": c.coef if c.kind == "soft" else None,
-                "lower": c.lower, "upper": c.upper, "classes": [], "index": []}  # fmt: skip
+        item = {
+            "output": c.output,
+            "kind": c.kind,
+            "coef": c.coef if c.kind == "soft" else None,
+            "lower": c.lower,
+            "upper": c.upper,
+            "classes": [],
+            "index": [],
+        }
         if c.output == "reconstruction" and c.lower is None and c.upper is None:
             item["lower"], item["upper"] = float(recon_bounds[0]), float(recon_bounds[1])
         if c.output == "probabilities":
             item["classes"] = list(c.classes or [k for k in classes if k != c.exclusive])
             item["index"] = [list(classes).index(k) for k in item["classes"]]
         if c.exclusive is not None:
-            item.update(exclusive=c.exclusive, exclusive_index=list(classes).index(c.exclusive),
-                        upper=1.0 if c.upper is None else float(c.upper))  # fmt: skip
+            item.update(
+                exclusive=c.exclusive,
+                exclusive_index=list(classes).index(c.exclusive),
+                upper=1.0 if c.upper is None else float(c.upper),
+            )
         out.append(item)
     return out
 
@@ -216,8 +235,10 @@ class HardProjection(nn.Module):
         his = [c["upper"] for c in rec if c["upper"] is not None]
         lo, hi = (max(los) if los else None), (min(his) if his else None)  # intersect: the tightest bounds
         if lo is not None and hi is not None and not lo < hi:
-            raise ConfigError(f"the hard reconstruction constraints leave nothing allowed ([{lo:g}, {hi:g}] after "
-                              "the training range is filled in); widen them")  # fmt: skip
+            raise ConfigError(
+                f"the hard reconstruction constraints leave nothing allowed ([{lo:g}, {hi:g}] after "
+                "the training range is filled in); widen them"
+            )
         self.clamp = Clamp(lo, hi) if rec else None
         lo, hi = probability_box(resolved, n_classes)
         bounded = any(v > 0 for v in lo) or any(v < 1 for v in hi)
@@ -258,3 +279,11 @@ def soft_penalty(resolved: list[dict], outputs: dict[str, torch.Tensor]) -> torc
         term = c["coef"] * v.mean()
         total = term if total is None else total + term
     return total
+
+
+def declared_constraints(meta: dict) -> list[dict]:
+    """The run's resolved constraints; checkpoints from before constraints were configurable had one, the
+    reconstruction clamped to the training range."""
+    if "constraints" in meta:
+        return meta["constraints"]
+    return resolve([ConstraintConfig()], meta["classes"], tuple(meta["recon_bounds"]))

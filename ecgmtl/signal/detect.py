@@ -16,8 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def gradient_qrs_peaks(x: np.ndarray, fs: float, smooth_s: float = 0.1, avg_s: float = 0.75, weight: float = 1.5,
-                       min_len_weight: float = 0.4, min_delay_s: float = 0.3) -> np.ndarray:  # fmt: skip
+def gradient_qrs_peaks(
+    x: np.ndarray,
+    fs: float,
+    smooth_s: float = 0.1,
+    avg_s: float = 0.75,
+    weight: float = 1.5,
+    min_len_weight: float = 0.4,
+    min_delay_s: float = 0.3,
+) -> np.ndarray:
     from scipy.ndimage import uniform_filter1d
     from scipy.signal import find_peaks
 

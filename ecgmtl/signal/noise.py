@@ -41,8 +41,15 @@ def noise_size(noise: np.ndarray, fs: float) -> float:
     return float(p[k : len(p) - k].mean())
 
 
-def add_noise(clean: np.ndarray, noise: np.ndarray, mask: np.ndarray, snr_db: float, r_peaks: np.ndarray,
-              fs: float, offset: int = 0) -> np.ndarray:  # fmt: skip
+def add_noise(
+    clean: np.ndarray,
+    noise: np.ndarray,
+    mask: np.ndarray,
+    snr_db: float,
+    r_peaks: np.ndarray,
+    fs: float,
+    offset: int = 0,
+) -> np.ndarray:
     """clean + a * noise on the masked samples, a chosen so that 10 log10(S / (a^2 N)) = snr_db with S and N
     measured as nst does (signal_size, noise_size)."""
     clean = np.asarray(clean, np.float64)

@@ -30,7 +30,7 @@ class QualityThresholds:
     quantile: float = 0.995  # which validation quantile set the two beat thresholds
 
     @classmethod
-    def from_meta(cls, meta: dict | None) -> "QualityThresholds":
+    def from_meta(cls, meta: dict | None) -> QualityThresholds:
         if not meta:
             return cls()
         known = {k: v for k, v in meta.items() if k in cls.__dataclass_fields__}
@@ -79,8 +79,9 @@ def saturated(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def segment_flags(raw_mv: np.ndarray, fs: float, filtered: np.ndarray, fs_model: float, peaks: np.ndarray,
-                  thr: QualityThresholds) -> list[dict]:  # fmt: skip
+def segment_flags(
+    raw_mv: np.ndarray, fs: float, filtered: np.ndarray, fs_model: float, peaks: np.ndarray, thr: QualityThresholds
+) -> list[dict]:
     """Segments of the record with their failed checks: [{start_s, end_s, reasons: [...]}], all segments."""
     seg_n = thr.segment_s * fs
     n_seg = max(1, int(np.ceil(raw_mv.shape[0] / seg_n)))
@@ -112,8 +113,9 @@ def segment_flags(raw_mv: np.ndarray, fs: float, filtered: np.ndarray, fs_model:
     return segs
 
 
-def gate_beats(times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments: list[dict],
-               thr: QualityThresholds) -> list[str | None]:  # fmt: skip
+def gate_beats(
+    times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments: list[dict], thr: QualityThresholds
+) -> list[str | None]:
     """The reason each beat is unclassified, or None. Marks segments that fail through their beats."""
     reasons: list[str | None] = [None] * len(times_s)
     for k in range(len(times_s)):
@@ -122,7 +124,11 @@ def gate_beats(times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments
         elif thr.min_template_corr is not None and not corr[k] >= thr.min_template_corr:
             reasons[k] = "low signal quality (template match)"
     starts = np.array([seg["start_s"] for seg in segments])
-    idx = np.clip(np.searchsorted(starts, np.asarray(times_s), side="right") - 1, 0, len(segments) - 1) if len(segments) else []
+    idx = (
+        np.clip(np.searchsorted(starts, np.asarray(times_s), side="right") - 1, 0, len(segments) - 1)
+        if len(segments)
+        else []
+    )
     for s, seg in enumerate(segments):
         members = np.flatnonzero(np.asarray(idx) == s) if len(times_s) else np.zeros(0, int)
         if members.size and np.mean([reasons[k] is not None for k in members]) >= thr.segment_fail_share:
@@ -134,9 +140,16 @@ def gate_beats(times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments
     return reasons
 
 
-def thresholds_from_validation(corr: np.ndarray, rmse: np.ndarray, base: QualityThresholds | None = None) -> QualityThresholds:
+def thresholds_from_validation(
+    corr: np.ndarray, rmse: np.ndarray, base: QualityThresholds | None = None
+) -> QualityThresholds:
     """Beat thresholds at the validation beats' quantile: few clean beats (1 - quantile each) are gated."""
     base = base or QualityThresholds()
     q = base.quantile
-    return QualityThresholds(**{**asdict(base), "min_template_corr": float(np.quantile(corr, 1 - q)),
-                                "max_recon_rmse": float(np.quantile(rmse, q))})  # fmt: skip
+    return QualityThresholds(
+        **{
+            **asdict(base),
+            "min_template_corr": float(np.quantile(corr, 1 - q)),
+            "max_recon_rmse": float(np.quantile(rmse, q)),
+        }
+    )

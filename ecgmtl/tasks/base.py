@@ -3,7 +3,7 @@ records, ...). The training loop, the exporter, predict and evaluate ask a task 
 
 A task is found by name in TASKS (`config.task`, and the `task` stored in a checkpoint's and an ONNX file's
 metadata), or by an import path `package.module:Class` for a task that lives outside ecgmtl. The kind of a
-model is read in one place: `task_for_meta`.
+model is read in one place: `ecgmtl.tasks.registry.task_for_meta`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.train.distributed import Context
 
-TASKS: Registry[type["Task"]] = Registry("task", imports=True)
+TASKS: Registry[type[Task]] = Registry("task", imports=True)
 DEFAULT_TASK = "beats"  # a model or checkpoint that names no task was made before tasks had names
 
 
@@ -36,7 +36,10 @@ class TrainData:
     windows: (n, channels, samples) training signal, each item `window + max_shift` samples long or longer
     (the loop takes a random `window`-sample crop starting at 0..max_shift); a numpy array or a memory-mapped
     one. features: (n, k) standardised side inputs (RR intervals; k may be 0). labels: (n,) class indices or
-    (n, classes) multi-hot targets. meta: what the checkpoint and the exported model carry."""
+    (n, classes) multi-hot targets. meta: what the checkpoint and the exported model carry; the loop, the
+    checkpoint loader and the exporter read "task", "classes", "in_leads" (channels), "rr_features" (k names,
+    the width of `features`), "constraints" (ecgmtl.mtl.constraints.resolve), "train_records", "val_records",
+    "data_fingerprint" and "code_version"; the task may add what its export and prediction need."""
 
     windows: Any
     features: np.ndarray
@@ -74,42 +77,51 @@ class Task:
     description = ""  # one line, for `ecgmtl --help` and error messages
 
     # -- configuration and data -------------------------------------------------------------------------
-    def check(self, cfg: "Config") -> None:
+    def check(self, cfg: Config) -> None:
         """Raise ConfigError for task-specific settings out of range (called before anything is read)."""
 
-    def setup(self, cfg: "Config", ctx: "Context") -> TrainData:
+    def setup(self, cfg: Config, ctx: Context) -> TrainData:
         """Read the training and validation data; keep the validation data on self."""
         raise NotImplementedError
 
-    def epoch_indices(self, labels: np.ndarray, rng: np.random.Generator, cfg: "Config", shuffle: bool = True) -> np.ndarray:
+    def epoch_indices(
+        self, labels: np.ndarray, rng: np.random.Generator, cfg: Config, shuffle: bool = True
+    ) -> np.ndarray:
         """The training items of one epoch, in order (shuffled with `rng` when `shuffle`)."""
         idx = np.arange(len(labels))
         return rng.permutation(idx) if shuffle else idx
 
     # -- losses -------------------------------------------------------------------------------------------
-    def class_weights(self, labels: np.ndarray, cfg: "Config") -> np.ndarray | None:
+    def class_weights(self, labels: np.ndarray, cfg: Config) -> np.ndarray | None:
         """Per-class loss weights, or None."""
         return None
 
-    def classification_loss(self, logits: "torch.Tensor", y: "torch.Tensor", weight: "torch.Tensor | None",
-                            reduction: str = "mean") -> "torch.Tensor":
+    def classification_loss(
+        self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, reduction: str = "mean"
+    ) -> torch.Tensor:
         raise NotImplementedError
 
-    def loss_denominator(self, y: "torch.Tensor", weight: "torch.Tensor | None") -> "torch.Tensor":
+    def loss_denominator(self, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
         """What the classification loss's sum is divided by for its mean over this batch (torch.distributed
         adds it over ranks)."""
         raise NotImplementedError
 
-    def probabilities(self, logits: "torch.Tensor") -> "torch.Tensor":
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def model_input(self, x: "torch.Tensor", cfg: "Config", ctx: "Context") -> "torch.Tensor":
+    def model_input(self, x: torch.Tensor, cfg: Config, ctx: Context) -> torch.Tensor:
         """The model's input for the target windows x (batch, channels, samples): x itself, or x corrupted."""
         return x
 
     # -- validation ---------------------------------------------------------------------------------------
-    def validate(self, model: "torch.nn.Module", projection: "torch.nn.Module", device: "torch.device",
-                 dtype: "torch.dtype", meta: dict) -> dict:
+    def validate(
+        self,
+        model: torch.nn.Module,
+        projection: torch.nn.Module,
+        device: torch.device,
+        dtype: torch.dtype,
+        meta: dict,
+    ) -> dict:
         """The validation figures (at least `score_key` and `val_keys`, and `per_class`), computed as the
         exported graph computes its outputs (hard constraints included)."""
         raise NotImplementedError
@@ -117,21 +129,22 @@ class Task:
     def val_line(self, val: dict) -> str:
         return f"val macroF1={val['macro_f1']:.4f} PRD={val['prd']:.1f}%"
 
-    def finish(self, result: dict, run: Path, cfg: "Config") -> dict:
+    def finish(self, result: dict, run: Path, cfg: Config) -> dict:
         """Add to the result of a finished training run (called on the process that writes)."""
         return result
 
     # -- export -------------------------------------------------------------------------------------------
-    def prepare_export(self, ck: dict, model: "torch.nn.Module", cfg: "Config", calibrate: bool,
-                       data_dir: str | None) -> None:
+    def prepare_export(
+        self, ck: dict, model: torch.nn.Module, cfg: Config, calibrate: bool, data_dir: str | None
+    ) -> None:
         """Fit what the exported model needs from data (calibration, thresholds) into ck["meta"]."""
 
-    def deployable(self, model: "torch.nn.Module", meta: dict, graph: bool = False) -> "torch.nn.Module":
+    def deployable(self, model: torch.nn.Module, meta: dict, graph: bool = False) -> torch.nn.Module:
         """What the ONNX graph computes, constraints included; returns (probabilities, reconstruction).
         graph: the form that is exported, where it differs from the reference (same function)."""
         raise NotImplementedError
 
-    def example_inputs(self, meta: dict) -> tuple[dict[str, "torch.Tensor"], tuple[dict, ...]]:
+    def example_inputs(self, meta: dict) -> tuple[dict[str, torch.Tensor], tuple[dict, ...]]:
         """Random inputs for the export and its check: {input name: tensor}, and their dynamic dimensions."""
         raise NotImplementedError
 
@@ -151,7 +164,7 @@ class Task:
         """Whether this task's default model should predict the record (read from its header)."""
         return True
 
-    def predict(self, model: "OnnxModel", path: str | os.PathLike, opts: PredictOptions) -> dict:
+    def predict(self, model: OnnxModel, path: str | os.PathLike, opts: PredictOptions) -> dict:
         raise NotImplementedError
 
     def format_prediction(self, result: dict) -> str:
@@ -160,8 +173,10 @@ class Task:
     def write_outputs(self, result: dict, out_dir: Path, opts: PredictOptions) -> list[Path]:
         """The per-record files asked for in opts.outputs."""
         if any(opts.outputs.values()):
-            raise RecordError(f"{', '.join('--' + k for k, v in opts.outputs.items() if v)}: not written by "
-                              f"{self.description or self.name} models")
+            raise RecordError(
+                f"{', '.join('--' + k for k, v in opts.outputs.items() if v)}: not written by "
+                f"{self.description or self.name} models"
+            )
         return []
 
     def summary_csv(self, rows: list[dict], classes: list[str]) -> str:
@@ -169,29 +184,8 @@ class Task:
         raise NotImplementedError
 
     # -- evaluation ---------------------------------------------------------------------------------------
-    def evaluate(self, model: "OnnxModel", split: str | None, data_dir: str | None, boot: int = 1000) -> dict:
+    def evaluate(self, model: OnnxModel, split: str | None, data_dir: str | None, boot: int = 1000) -> dict:
         raise NotImplementedError
 
     def format_evaluation(self, rep: dict) -> str:
         raise NotImplementedError
-
-
-def get_task(name: str) -> Task:
-    """A new instance of the task `name` (registered name, alias, or `module:Class`)."""
-    _register_builtin()
-    return TASKS.get(name)()
-
-
-def task_for_meta(meta: dict) -> Task:
-    """The task of a checkpoint's or an exported model's metadata: the one place a model's kind is read."""
-    return get_task(meta.get("task") or DEFAULT_TASK)
-
-
-def all_tasks() -> list[Task]:
-    _register_builtin()
-    return [TASKS.get(n)() for n in TASKS.names()]
-
-
-def _register_builtin() -> None:
-    """The tasks that ship with ecgmtl register when their module is imported."""
-    import ecgmtl.tasks.registry  # noqa: F401

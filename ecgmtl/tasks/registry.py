@@ -1,4 +1,22 @@
-"""The tasks that ship with ecgmtl: one line each (importing a task's module registers it in TASKS)."""
+"""The tasks that ship with ecgmtl, one line each (importing a task's module registers it in TASKS), and the
+lookups: a task by name, the task of a model's metadata (the one place a model's kind is read)."""
+
+from __future__ import annotations
 
 import ecgmtl.tasks.beats.task  # noqa: F401
 import ecgmtl.tasks.twelve_lead.task  # noqa: F401
+from ecgmtl.tasks.base import DEFAULT_TASK, TASKS, Task
+
+
+def get_task(name: str) -> Task:
+    """A new instance of the task `name` (registered name, alias, or `module:Class`)."""
+    return TASKS.get(name)()
+
+
+def task_for_meta(meta: dict) -> Task:
+    """The task of a checkpoint's or an exported model's metadata: the one place a model's kind is read."""
+    return get_task(meta.get("task") or DEFAULT_TASK)
+
+
+def all_tasks() -> list[Task]:
+    return [TASKS.get(n)() for n in TASKS.names()]

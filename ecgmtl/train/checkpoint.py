@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ecgmtl.errors import ModelError, first_line
 from ecgmtl.io.atomic import atomic_path
-from ecgmtl.errors import ModelError
 
 FORMAT = "ecgmtl-checkpoint/1"
 
@@ -33,7 +33,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelError(f"checkpoint {p} is unreadable ({str(e).splitlines()[0][:120]})") from None
+        raise ModelError(f"checkpoint {p} is unreadable ({first_line(e, 120)})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise ModelError(f"{p} is not an ecgmtl checkpoint ({FORMAT})")
     return ck

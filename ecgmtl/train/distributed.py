@@ -70,7 +70,9 @@ def device_for(ctx: Context, device: torch.device) -> torch.device:
 def check_batch(ctx: Context, batch_size: int) -> int:
     """train.batch_size is the global batch; each rank takes batch_size / world of it."""
     if batch_size % ctx.world:
-        raise ConfigError(f"train.batch_size {batch_size} is the global batch and must divide among {ctx.world} processes")
+        raise ConfigError(
+            f"train.batch_size {batch_size} is the global batch and must divide among {ctx.world} processes"
+        )
     return batch_size // ctx.world
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +21,17 @@ from ecgmtl.models import build_model
 from ecgmtl.mtl.constraints import HardProjection, soft_penalty
 from ecgmtl.mtl.schedules import batch_tasks, lr_factor, step_groups, task_scales
 from ecgmtl.mtl.weighting import WEIGHTINGS
-from ecgmtl.tasks.base import get_task
-from ecgmtl.train.checkpoint import load_checkpoint, save_checkpoint
+from ecgmtl.tasks.registry import get_task
+from ecgmtl.train.checkpoint import save_checkpoint
 from ecgmtl.train.device import fits_on_device, host, memory_budget, resolve_device, seed_everything, use_bf16
-from ecgmtl.train.provenance import run_record
 from ecgmtl.train.distributed import SINGLE, Context, all_sum, check_batch, device_for, global_value, sum_gradients
+from ecgmtl.train.provenance import run_record
+from ecgmtl.train.state import TrainerState
 
 TASKS = ("classification", "reconstruction")
 
 
-class Trainer:
+class Trainer(TrainerState):
     """Holds the model, the weighting, the data on the device, and runs epochs."""
 
     def __init__(self, cfg: Config, out: Path, progress: bool = True, ctx: Context = SINGLE) -> None:
@@ -60,14 +60,24 @@ class Trainer:
         nbytes = windows.nbytes + rr_std.nbytes
         self.data_device = dev if not self.mapped and fits_on_device(dev, nbytes) else torch.device("cpu")
         pin = self.data_device != dev
-        self.x = windows if self.mapped else host(torch.from_numpy(np.asarray(windows)), pin).to(self.data_device, self.dtype)
+        self.x = (
+            windows
+            if self.mapped
+            else host(torch.from_numpy(np.asarray(windows)), pin).to(self.data_device, self.dtype)
+        )
         self.rr = host(torch.from_numpy(rr_std), pin).to(self.data_device, self.dtype)
         self.y = host(torch.from_numpy(labels), pin).to(self.data_device)
         if labels.dtype.kind == "f":  # multi-label targets: in the loss's precision
             self.y = self.y.to(self.dtype)
         self.bf16 = use_bf16(cfg.train.precision, dev)
-        self.placement = {"device": str(dev), "data_on_device": self.data_device == dev, "memory_mapped": self.mapped,
-                          "bf16_autocast": self.bf16, "compiled": cfg.train.compile, "world_size": ctx.world}  # fmt: skip
+        self.placement = {
+            "device": str(dev),
+            "data_on_device": self.data_device == dev,
+            "memory_mapped": self.mapped,
+            "bf16_autocast": self.bf16,
+            "compiled": cfg.train.compile,
+            "world_size": ctx.world,
+        }
         self.labels_np = labels
         cw = self.task.class_weights(labels, cfg)
         self.cw = None if cw is None else torch.from_numpy(cw).to(self.device, self.dtype)
@@ -81,16 +91,22 @@ class Trainer:
         # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
         self.ema = (
             torch.optim.swa_utils.AveragedModel(
-                self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True
+                self.model,
+                multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.train.ema_decay),
+                use_buffers=True,
             )
             if cfg.train.ema_decay > 0
             else None
         )
         w = cfg.weighting
         self.weighting = WEIGHTINGS.get(w.name)(
-            TASKS, weights=dict(w.weights), alpha=w.alpha, temperature=w.temperature, beta=w.beta,
+            TASKS,
+            weights=dict(w.weights),
+            alpha=w.alpha,
+            temperature=w.temperature,
+            beta=w.beta,
             beta_sigma=w.beta_sigma,
-        ).to(dev, self.dtype)  # fmt: skip
+        ).to(dev, self.dtype)
         # torch.compile wraps the forward only: parameters, state dicts and checkpoints stay the model's own.
         self.net = torch.compile(self.model) if cfg.train.compile else self.model
         self.shared = self.model.shared_parameters()
@@ -100,8 +116,9 @@ class Trainer:
         if list(self.weighting.parameters()):  # learned task weights: no decay pulling them toward 0
             groups.append({"params": list(self.weighting.parameters()), "weight_decay": 0.0})
         # fused: one kernel for the whole update on a GPU instead of a few per parameter group
-        self.opt = torch.optim.AdamW(groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                     fused=True if dev.type == "cuda" else None)  # fmt: skip
+        self.opt = torch.optim.AdamW(
+            groups, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True if dev.type == "cuda" else None
+        )
         self.epoch = 0  # epochs completed
         self.step = 0  # batches trained (a per-task schedule takes one optimizer step per task on each)
         self.best, self.best_epoch = -1.0, -1
@@ -115,35 +132,13 @@ class Trainer:
         if has_bn and self.device.type == "cuda":
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         elif has_bn and self.ctx.main and self.ctx.world > 1:
-            print("warning: batch norm statistics are per process on the CPU (gloo has no SyncBatchNorm); "
-                  "model.norm=group uses none", file=sys.stderr)  # fmt: skip
+            print(
+                "warning: batch norm statistics are per process on the CPU (gloo has no SyncBatchNorm); "
+                "model.norm=group uses none",
+                file=sys.stderr,
+            )
         for t in self.model.state_dict().values():
             dist.broadcast(t, 0)
-
-    def state(self) -> dict:
-        """Everything a resumed run needs to continue exactly as if it had not stopped."""
-        return {
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "weighting": self.weighting.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "numpy_rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-        }
-
-    def load_state(self, st: dict) -> None:
-        self.model.load_state_dict(st["model"])
-        if self.ema is not None:
-            self.ema.load_state_dict(st["ema"])
-        self.weighting.load_state_dict(st["weighting"])
-        self.opt.load_state_dict(st["optimizer"])
-        self.rng.bit_generator.state = st["numpy_rng"]
-        torch.set_rng_state(st["torch_rng"])
-        self.epoch, self.step, self.best, self.best_epoch = st["epoch"], st["step"], st["best"], st["best_epoch"]
 
     def _epoch_indices(self, shuffle: bool = True) -> np.ndarray:
         return self.task.epoch_indices(self.labels_np, self.rng, self.cfg, shuffle)
@@ -161,8 +156,14 @@ class Trainer:
         from torch.utils.data import DistributedSampler
 
         kept = self._epoch_indices(shuffle=False)
-        sampler = DistributedSampler(kept, num_replicas=self.ctx.world, rank=self.ctx.rank, shuffle=True,
-                                     seed=self.cfg.train.seed, drop_last=True)  # fmt: skip
+        sampler = DistributedSampler(
+            kept,
+            num_replicas=self.ctx.world,
+            rank=self.ctx.rank,
+            shuffle=True,
+            seed=self.cfg.train.seed,
+            drop_last=True,
+        )
         sampler.set_epoch(epoch)
         mine = kept[np.fromiter(iter(sampler), dtype=np.int64)]
         out, b, w = [], self.local_batch, self.ctx.world
@@ -175,7 +176,9 @@ class Trainer:
     def _jitter(self, n: int) -> np.ndarray:
         return self.rng.integers(0, self.max_shift + 1, size=n)
 
-    def _on_device(self, batches: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    def _on_device(
+        self, batches: list[tuple[np.ndarray, np.ndarray]]
+    ) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
         """The epoch's indices and jitter copied to the devices in one transfer each, not one per batch (a copy
         from pageable memory waits for the GPU)."""
         if not batches:
@@ -225,7 +228,12 @@ class Trainer:
             self.step += 1
         mean_losses = {t: float(sums[t]) / counts[t] for t in tasks if counts[t]}  # alternation may skip a task
         self.weighting.epoch_end(mean_losses)
-        row = {"scales": tasks, "train_loss": mean_losses, "weights": self.weighting.weights(), "skipped_steps": skipped}
+        row = {
+            "scales": tasks,
+            "train_loss": mean_losses,
+            "weights": self.weighting.weights(),
+            "skipped_steps": skipped,
+        }
         if self.cfg.model.sharing == "soft" or self.soft_outputs:
             row["penalty"] = float(penalty_sum) / max(steps, 1)  # mean over optimizer steps
         if self.cfg.model.sharing != "hard":
@@ -265,8 +273,10 @@ class Trainer:
         self.nonfinite = 0
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return ({t: v.detach().double() for t, v in losses.items()},
-                0.0 if penalty is None else penalty.detach().double())  # fmt: skip
+        return (
+            {t: v.detach().double() for t, v in losses.items()},
+            0.0 if penalty is None else penalty.detach().double(),
+        )
 
     def _losses(self, out: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
         """The task's classification loss and the reconstruction's mean squared error over the batch. Under
@@ -327,15 +337,6 @@ class Trainer:
         """The task's validation figures, through the model and its hard constraints as the exported graph."""
         return self.task.validate(self.eval_model.eval(), self.projection, self.device, self.dtype, self.meta)
 
-    def checkpoint(self, epoch: int, val: dict) -> dict:
-        return {
-            "config": asdict(self.cfg),
-            "model_state": {k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()},
-            "weighting_state": self.weighting.state_dict(),
-            "meta": {**self.meta, "epoch": epoch, "val": {k: val[k] for k in self.task.val_keys if k != "constraints"}},
-            "train_state": self.state(),
-        }
-
     def fit(self, resume: bool = False) -> dict:
         """Train the schedule's remaining epochs; writes metrics.jsonl, last.pt and best.pt in the run folder."""
         log = self.out / "metrics.jsonl"
@@ -356,9 +357,13 @@ class Trainer:
             stats = self.run_epoch(epoch)
             val = self.validate()
             joint = "classification" in stats["scales"]
-            row = {"epoch": epoch + 1, "phase": "joint" if joint else "pretrain", **stats,
-                   "val": {k: val[k] for k in self.task.val_keys},
-                   "val_per_class": val["per_class"]}  # fmt: skip
+            row = {
+                "epoch": epoch + 1,
+                "phase": "joint" if joint else "pretrain",
+                **stats,
+                "val": {k: val[k] for k in self.task.val_keys},
+                "val_per_class": val["per_class"],
+            }
             seconds = round(time.time() - t0, 2)  # kept apart: metrics.jsonl is identical for identical runs
             self.epoch = epoch + 1
             improved = joint and val[self.task.score_key] > self.best
@@ -382,21 +387,9 @@ class Trainer:
                 file=sys.stderr,
             )
         if self.best_epoch < 0:
-            raise ConfigError("the schedule has no joint epoch, so no classifier was trained: set schedule.joint_epochs")
+            raise ConfigError(
+                "the schedule has no joint epoch, so no classifier was trained: set schedule.joint_epochs"
+            )
         key = self.task.score_key
         result = {"best_epoch": self.best_epoch, f"best_val_{key}": self.best, "metric": key, "run": str(self.out)}
         return self.task.finish(result, self.out, self.cfg)
-
-    def _resume(self, log: Path) -> None:
-        """Continue after the last completed epoch: its state, and the metrics of the epochs before it."""
-        ck = load_checkpoint(self.out / "last.pt")
-        self.load_state(ck["train_state"])
-        for stale in self.out.glob(".*.tmp") if self.ctx.main else ():  # a write the crash interrupted
-            stale.unlink()
-        if not self.ctx.main:
-            return
-        rows = log.read_text().splitlines() if log.exists() else []
-        kept = [r for r in rows if r.strip() and json.loads(r)["epoch"] <= self.epoch]
-        log.write_text("".join(r + "\n" for r in kept))
-        print(f"resuming {self.out} after epoch {self.epoch}", file=sys.stderr)
-

@@ -19,13 +19,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp64")
 
 def check_config(cfg: Config) -> None:
     """Names that must exist in a registry, and numbers that must be in range; then the task's own checks."""
-    from ecgmtl.tasks.base import get_task
-
     from ecgmtl.models import ENCODERS
     from ecgmtl.models.encoders import ATTENTION_ENCODERS, ATTENTION_HEADS, NORMS
     from ecgmtl.models.multitask import SHARING
     from ecgmtl.mtl.schedules import check_schedule
     from ecgmtl.mtl.weighting import WEIGHTINGS
+    from ecgmtl.tasks.registry import get_task
 
     ENCODERS.get(cfg.model.encoder)
     method = WEIGHTINGS.get(cfg.weighting.name)
@@ -34,36 +33,51 @@ def check_config(cfg: Config) -> None:
     if cfg.model.sharing not in SHARING:
         raise ConfigError(f"unknown model.sharing {cfg.model.sharing!r}; choose one of: {', '.join(SHARING)}")
     if cfg.weighting.name == "dwa" and cfg.schedule.alternate == "epoch":
-        raise ConfigError("weighting dwa compares epochs in which both tasks trained, and schedule.alternate=epoch "
-                          "has none; use alternate=batch or another weighting")  # fmt: skip
+        raise ConfigError(
+            "weighting dwa compares epochs in which both tasks trained, and schedule.alternate=epoch "
+            "has none; use alternate=batch or another weighting"
+        )
     if method.gradient_based:
         if cfg.model.sharing != "hard":
-            raise ConfigError(f"weighting {cfg.weighting.name} works on the gradients of a shared encoder, and "
-                              f"model.sharing={cfg.model.sharing} has none; use hard sharing or a loss-based "
-                              "weighting (fixed, uncertainty, dwa, rlw)")  # fmt: skip
+            raise ConfigError(
+                f"weighting {cfg.weighting.name} works on the gradients of a shared encoder, and "
+                f"model.sharing={cfg.model.sharing} has none; use hard sharing or a loss-based "
+                "weighting (fixed, uncertainty, dwa, rlw)"
+            )
         if cfg.schedule.alternate != "none" or cfg.schedule.step != "summed":
-            raise ConfigError(f"weighting {cfg.weighting.name} needs both tasks' gradients in one step; "
-                              "use schedule.alternate=none and schedule.step=summed with it")  # fmt: skip
+            raise ConfigError(
+                f"weighting {cfg.weighting.name} needs both tasks' gradients in one step; "
+                "use schedule.alternate=none and schedule.step=summed with it"
+            )
     t, s = cfg.train, cfg.schedule
     if cfg.model.encoder in ATTENTION_ENCODERS and cfg.model.widths[-1] % ATTENTION_HEADS:
-        raise ConfigError(f"model.widths[-1] ({cfg.model.widths[-1]}) is the {cfg.model.encoder}'s width and must "
-                          f"divide into its {ATTENTION_HEADS} attention heads")  # fmt: skip
+        raise ConfigError(
+            f"model.widths[-1] ({cfg.model.widths[-1]}) is the {cfg.model.encoder}'s width and must "
+            f"divide into its {ATTENTION_HEADS} attention heads"
+        )
     if cfg.model.norm not in NORMS:
         raise ConfigError(f"unknown model.norm {cfg.model.norm!r}; choose one of: {', '.join(NORMS)}")
     if t.precision not in PRECISIONS:
         raise ConfigError(f"unknown train.precision {t.precision!r}; choose one of: {', '.join(PRECISIONS)}")
     for name, ok in [
-        ("train.lr", t.lr > 0), ("train.batch_size", t.batch_size > 0), ("train.max_nonfinite", t.max_nonfinite > 0),
-        ("train.n_fraction", 0 < t.n_fraction <= 1), ("train.ema_decay", 0 <= t.ema_decay < 1),
-        ("schedule.joint_epochs", s.joint_epochs >= 1), ("schedule.pretrain_epochs", s.pretrain_epochs >= 0),
-        ("preprocess.fs", cfg.preprocess.fs > 0), ("data.jitter", cfg.data.jitter >= 0),
+        ("train.lr", t.lr > 0),
+        ("train.batch_size", t.batch_size > 0),
+        ("train.max_nonfinite", t.max_nonfinite > 0),
+        ("train.n_fraction", 0 < t.n_fraction <= 1),
+        ("train.ema_decay", 0 <= t.ema_decay < 1),
+        ("schedule.joint_epochs", s.joint_epochs >= 1),
+        ("schedule.pretrain_epochs", s.pretrain_epochs >= 0),
+        ("preprocess.fs", cfg.preprocess.fs > 0),
+        ("data.jitter", cfg.data.jitter >= 0),
         ("model.soft_coef", cfg.model.soft_coef >= 0),
-    ]:  # fmt: skip
+    ]:
         if not ok:
             raise ConfigError(f"{name} is out of range ({_value(cfg, name)})")
     unknown = set(cfg.weighting.weights) - {"classification", "reconstruction"}
     if unknown:
-        raise ConfigError(f"weighting.weights names unknown tasks {sorted(unknown)}; use classification, reconstruction")
+        raise ConfigError(
+            f"weighting.weights names unknown tasks {sorted(unknown)}; use classification, reconstruction"
+        )
     task.check(cfg)
 
 
@@ -94,8 +108,10 @@ def check_resume(out: Path, cfg: Config, saved: dict) -> None:
     saved = asdict(config_from_dict(saved))  # a run saved before a key existed has that key's default
     diff = [k for k in current if current[k] != saved.get(k)]
     if diff:
-        raise ConfigError(f"{out} was trained with another configuration (differs in: {', '.join(diff)}); "
-                          f"resume without --config/--set, or start a new --out")  # fmt: skip
+        raise ConfigError(
+            f"{out} was trained with another configuration (differs in: {', '.join(diff)}); "
+            f"resume without --config/--set, or start a new --out"
+        )
 
 
 def _existing_parent(p: Path) -> Path:

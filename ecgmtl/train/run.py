@@ -16,7 +16,9 @@ def train(cfg: Config, out: Path, progress: bool = True, resume: bool = False) -
     from ecgmtl.train.preflight import check_config, check_output, check_resume
 
     check_config(cfg)
-    ctx = from_environment(resolve_device(cfg.train.device))  # torchrun: one process per GPU (or CPU share), same command
+    ctx = from_environment(
+        resolve_device(cfg.train.device)
+    )  # torchrun: one process per GPU (or CPU share), same command
     try:
         if ctx.main:  # the other ranks write nothing, and rank 0 may already be writing
             check_output(out, cfg, resume)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecgmtl.train.distributed import all_sum
 from ecgmtl.mtl.weighting.base import WEIGHTINGS, Weighting
+from ecgmtl.train.distributed import all_sum
 
 
 @WEIGHTINGS.register("gradnorm")
@@ -34,9 +34,12 @@ class GradNorm(Weighting):
         L = torch.stack([losses[t] for t in self.tasks])
         if not bool((self.initial > 0).all()):
             self.initial.copy_(L.detach())
-        norms = torch.stack([  # the global batch's gradient under DDP
-            all_sum(torch.autograd.grad(L[i], last_shared, retain_graph=True)[0]).norm() for i in range(len(self.tasks))
-        ])  # fmt: skip
+        norms = torch.stack(
+            [  # the global batch's gradient under DDP
+                all_sum(torch.autograd.grad(L[i], last_shared, retain_graph=True)[0]).norm()
+                for i in range(len(self.tasks))
+            ]
+        )
         G = self.w * norms  # |grad_W (w_i L_i)| = w_i |grad_W L_i|, differentiable in w
         ratio = L.detach() / self.initial
         target = (G.mean() * (ratio / ratio.mean()) ** self.alpha).detach()

@@ -6,10 +6,10 @@ import numpy as np
 
 from ecgmtl.data.mitdb import CLASSES, load_beats, resolve_records
 from ecgmtl.data.paths import cache_dir, data_root, database_dir
+from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import ModelError
 from ecgmtl.metrics import class_report, constraint_report, prd
 from ecgmtl.tasks.beats.predict import preprocess_config
-from ecgmtl.deploy.runtime import OnnxModel
 
 
 def evaluate_model(model: OnnxModel, split: str = "DS2", data_dir: str | None = None, cache: str | None = None) -> dict:
@@ -18,7 +18,9 @@ def evaluate_model(model: OnnxModel, split: str = "DS2", data_dir: str | None = 
     Beats are located by the reference annotations, as the published inter-patient results are.
     """
     if tuple(model.meta["classes"]) != CLASSES:
-        raise ModelError(f"{model.path} predicts {model.meta['classes']}, not the AAMI classes; it is not an MIT-BIH model")
+        raise ModelError(
+            f"{model.path} predicts {model.meta['classes']}, not the AAMI classes; it is not an MIT-BIH model"
+        )
     db = database_dir(data_root(data_dir), "mitdb")
     records = resolve_records(split)
     ds = load_beats(db, records, preprocess_config(model.meta), cache_dir(cache))
@@ -41,14 +43,18 @@ def format_evaluation(rep: dict) -> str:
     """The AAMI table, the reconstruction PRD and the constraints' violation rates, as `ecgmtl evaluate` prints."""
     from ecgmtl.metrics import format_report
 
-    lines = [f"{rep['model']} on MIT-BIH {rep['split']} ({len(rep['records'])} records, beats at the annotated R peaks)",
-             format_report(rep, rep["prd_percent"]),
-             f"probabilities: max |sum(p) - 1| {rep['probabilities_sum_max_error']:.1e}"]
+    lines = [
+        f"{rep['model']} on MIT-BIH {rep['split']} ({len(rep['records'])} records, beats at the annotated R peaks)",
+        format_report(rep, rep["prd_percent"]),
+        f"probabilities: max |sum(p) - 1| {rep['probabilities_sum_max_error']:.1e}",
+    ]
     for c in rep["constraints"]:
         on = c["output"] + (f" {','.join(c['classes'])}" if c["output"] == "probabilities" else "")
         lo = "-inf" if c["lower"] is None else format(c["lower"], ".4g")
         hi = "inf" if c["upper"] is None else format(c["upper"], ".4g")
         where = "in the graph" if c["in_graph"] else "soft, training only"
-        lines.append(f"constraint {c['kind']} {on} in [{lo}, {hi}] ({where}): violated by "
-                     f"{100 * c['violation_rate']:.3f}% of values")
+        lines.append(
+            f"constraint {c['kind']} {on} in [{lo}, {hi}] ({where}): violated by "
+            f"{100 * c['violation_rate']:.3f}% of values"
+        )
     return "\n".join(lines)

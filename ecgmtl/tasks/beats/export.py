@@ -8,9 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgmtl.deploy.onnx import declared_constraints
 from ecgmtl.errors import RecordError
-from ecgmtl.mtl.constraints import HardProjection
+from ecgmtl.mtl.constraints import HardProjection, declared_constraints
 
 ATTRIBUTION = (
     "Trained on the MIT-BIH Arrhythmia Database (Moody & Mark 2001, ODC-By 1.0) from PhysioNet "
@@ -54,8 +53,10 @@ def metadata(ck: dict) -> dict:
     """What beat prediction needs beyond the common metadata (ecgmtl.deploy.onnx.common_metadata)."""
     cfg, meta = ck["config"], ck["meta"]
     return {
-        "inputs": {"x": ["batch", meta["in_leads"], cfg["preprocess"]["pre"] + cfg["preprocess"]["post"]],
-                   "rr": ["batch", len(meta["rr_features"])]},  # fmt: skip
+        "inputs": {
+            "x": ["batch", meta["in_leads"], cfg["preprocess"]["pre"] + cfg["preprocess"]["post"]],
+            "rr": ["batch", len(meta["rr_features"])],
+        },
         "preprocess": cfg["preprocess"],
         "rr_features": meta["rr_features"],
         "rr_mean": meta["rr_mean"],
@@ -71,16 +72,24 @@ def metadata(ck: dict) -> dict:
 
 def validation_calibration(model: nn.Module, cfg, meta: dict, data_dir: str | None = None) -> dict:
     """Temperature scaling fitted on the run's validation records (annotated beats), with ECE before/after."""
-    from ecgmtl.deploy.calibration import calibrate
     from ecgmtl.data.mitdb import load_beats
     from ecgmtl.data.paths import cache_dir, data_root, database_dir
+    from ecgmtl.deploy.calibration import calibrate
 
     db = database_dir(data_root(data_dir or cfg.data.data_dir), "mitdb")
     ds = load_beats(db, list(meta["val_records"]), cfg.preprocess, cache_dir(cfg.data.cache_dir))
     rr = (ds.rr - np.asarray(meta["rr_mean"], np.float32)) / np.asarray(meta["rr_std"], np.float32)
     with torch.no_grad():
-        logits = torch.cat([model(torch.from_numpy(ds.windows[s : s + 4096]), torch.from_numpy(rr[s : s + 4096]))["logits"]
-                            for s in range(0, len(ds.labels), 4096)]).double().numpy()  # fmt: skip
+        logits = (
+            torch.cat(
+                [
+                    model(torch.from_numpy(ds.windows[s : s + 4096]), torch.from_numpy(rr[s : s + 4096]))["logits"]
+                    for s in range(0, len(ds.labels), 4096)
+                ]
+            )
+            .double()
+            .numpy()
+        )
     return {**calibrate(logits, ds.labels), "fitted": True, "records": list(meta["val_records"])}
 
 
@@ -88,9 +97,9 @@ def validation_quality(wrapper: nn.Module, cfg, meta: dict, data_dir: str | None
     """Quality thresholds from the validation records, through the prediction path (detected beats): the
     template-match and reconstruction-error quantiles below which few clean beats fall."""
     from ecgmtl.data.paths import data_root, database_dir
+    from ecgmtl.io.record import read_record, select_lead
     from ecgmtl.signal.preprocess import extract_beats
     from ecgmtl.signal.quality import template_correlation, thresholds_from_validation
-    from ecgmtl.io.record import read_record, select_lead
 
     db = database_dir(data_root(data_dir or cfg.data.data_dir), "mitdb")
     corr, rmse = [], []
@@ -115,8 +124,9 @@ def prepare(task, ck: dict, model: nn.Module, cfg, calibrate: bool, data_dir: st
     try:
         meta["calibration"] = validation_calibration(model, cfg, meta, data_dir)
     except RecordError as e:
-        raise RecordError(f"{e} (calibration reads the run's validation records; give --data-dir, or "
-                          "export with --no-calibrate)") from None
+        raise RecordError(
+            f"{e} (calibration reads the run's validation records; give --data-dir, or export with --no-calibrate)"
+        ) from None
     meta["quality"] = validation_quality(Deployable(model, meta).eval(), cfg, meta, data_dir)
 
 
@@ -126,6 +136,8 @@ def example_inputs(meta: dict) -> tuple[dict[str, torch.Tensor], tuple[dict, ...
     g = torch.Generator().manual_seed(0)
     channels, window = meta["inputs"]["x"][1:] if "inputs" in meta else (meta["in_leads"], meta["window"])
     x = torch.randn(256, channels, window, generator=g) * 0.5
-    rr = torch.tensor(meta["rr_mean"]) + torch.randn(256, len(meta["rr_mean"]), generator=g) * torch.tensor(meta["rr_std"])
+    rr = torch.tensor(meta["rr_mean"]) + torch.randn(256, len(meta["rr_mean"]), generator=g) * torch.tensor(
+        meta["rr_std"]
+    )
     batch = torch.export.Dim("batch", min=1)
     return {"x": x, "rr": rr}, ({0: batch}, {0: batch})

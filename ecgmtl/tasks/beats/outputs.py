@@ -23,10 +23,15 @@ def beats_csv(result: dict) -> str:
     classes = [c for c in result["summary"] if c != "unclassified"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["record", "sample", "time_s", "class"] + [f"p_{c}" for c in classes] + ["reconstruction_rmse", "quality"])
+    w.writerow(
+        ["record", "sample", "time_s", "class"] + [f"p_{c}" for c in classes] + ["reconstruction_rmse", "quality"]
+    )
     for b in result["beats"]:
-        w.writerow([result["record"]["name"], b["sample"], b["time_s"], b["class"]]
-                   + [b["probabilities"][c] for c in classes] + [b["reconstruction_rmse"], b.get("quality") or ""])  # fmt: skip
+        w.writerow(
+            [result["record"]["name"], b["sample"], b["time_s"], b["class"]]
+            + [b["probabilities"][c] for c in classes]
+            + [b["reconstruction_rmse"], b.get("quality") or ""]
+        )
     return buf.getvalue()
 
 
@@ -60,10 +65,22 @@ def summary_csv(rows: list[dict], classes: list[str]) -> str:
         if "error" in r:
             w.writerow([r["name"], r["path"], "failed", "", *[""] * len(classes), "", "", r["error"]])
         else:
-            w.writerow([r["record"]["name"], r["record"]["path"], "ok", r["n_beats"]]
-                       + [r["summary"].get(c, 0) for c in classes]
-                       + [r["reconstruction"]["prd_percent"], r["record"]["duration_s"], r.get("warning", "")])  # fmt: skip
+            w.writerow(
+                [r["record"]["name"], r["record"]["path"], "ok", r["n_beats"]]
+                + [r["summary"].get(c, 0) for c in classes]
+                + [r["reconstruction"]["prd_percent"], r["record"]["duration_s"], r.get("warning", "")]
+            )
     return buf.getvalue()
+
+
+CLASS_COLOURS = {
+    "N": "#2b8a3e",
+    "S": "#1c7ed6",
+    "V": "#e03131",
+    "F": "#f08c00",
+    "Q": "#7048e8",
+    "unclassified": "#868e96",
+}
 
 
 def write_plot(result: dict, arrays: dict, path: Path, start_s: float = 0.0, span_s: float = 20.0) -> Path:
@@ -87,20 +104,35 @@ def write_plot(result: dict, arrays: dict, path: Path, start_s: float = 0.0, spa
         if s0 + len(rec) < a or s0 > b:
             continue
         tt = (s0 + np.arange(len(rec))) / fs
-        ax.plot(tt, rec * arrays["scale_mv"], color="#d6336c", lw=0.9, alpha=0.8, label="reconstruction" if first else None)
+        ax.plot(
+            tt, rec * arrays["scale_mv"], color="#d6336c", lw=0.9, alpha=0.8, label="reconstruction" if first else None
+        )
         first = False
     for seg in result["quality"]["failed_segments"]:
         if seg["end_s"] > start_s and seg["start_s"] < start_s + span_s:
-            ax.axvspan(max(seg["start_s"], start_s), min(seg["end_s"], start_s + span_s), color="#adb5bd", alpha=0.35, lw=0)
+            ax.axvspan(
+                max(seg["start_s"], start_s), min(seg["end_s"], start_s + span_s), color="#adb5bd", alpha=0.35, lw=0
+            )
     top = float(np.nanmax(x[a:b])) if b > a else 1.0
     for beat in result["beats"]:
         if start_s <= beat["time_s"] <= start_s + span_s:
             c = beat["class"]
-            ax.text(beat["time_s"], top * 1.08, "?" if c == "unclassified" else c, color=CLASS_COLOURS.get(c, "black"),
-                    ha="center", va="bottom", fontsize=8, fontweight="bold")  # fmt: skip
+            ax.text(
+                beat["time_s"],
+                top * 1.08,
+                "?" if c == "unclassified" else c,
+                color=CLASS_COLOURS.get(c, "black"),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                fontweight="bold",
+            )
     rec_info = result["record"]
-    ax.set_title(f"{rec_info['name']} ({rec_info['lead']}), {start_s:g}-{start_s + span_s:g} s; "
-                 f"grey: failed quality checks, '?': unclassified", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{rec_info['name']} ({rec_info['lead']}), {start_s:g}-{start_s + span_s:g} s; "
+        f"grey: failed quality checks, '?': unclassified",
+        fontsize=9,
+    )
     ax.set_xlim(start_s, start_s + span_s)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mV")

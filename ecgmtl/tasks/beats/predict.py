@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from ecgmtl.errors import ModelError, RecordError
-from ecgmtl.signal.preprocess import PreprocessConfig
-from ecgmtl.io.record import read_record, select_lead
 from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.errors import ModelError, RecordError
+from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.signal.preprocess import PreprocessConfig
 from ecgmtl.tasks.base import PredictOptions
 
 UNCLASSIFIED = "unclassified"  # the label of a beat that failed the quality gate
@@ -24,8 +23,10 @@ def preprocess_config(meta: dict) -> PreprocessConfig:
     known = {f.name for f in fields(PreprocessConfig)}
     unknown = set(meta["preprocess"]) - known
     if unknown:
-        raise ModelError(f"model {meta.get('name')} needs preprocessing this ecgmtl lacks ({', '.join(sorted(unknown))}); "
-                         f"upgrade ecgmtl (model made by {meta.get('code_version')})")  # fmt: skip
+        raise ModelError(
+            f"model {meta.get('name')} needs preprocessing this ecgmtl lacks ({', '.join(sorted(unknown))}); "
+            f"upgrade ecgmtl (model made by {meta.get('code_version')})"
+        )
     return PreprocessConfig(**meta["preprocess"])
 
 
@@ -98,8 +99,14 @@ def predict_beats(model: OnnxModel, path: str | os.PathLike, opts: PredictOption
     failed = [seg for seg in segments if seg["reasons"]]
     result = {
         "model": {"name": model.name, "version": model.meta["code_version"], "file": str(model.path)},
-        "record": {"name": rec.name, "path": str(path), "fs": rec.fs, "lead": lead_name,
-                   "duration_s": round(rec.duration_s, 3), "samples": int(rec.signal.shape[0])},  # fmt: skip
+        "record": {
+            "name": rec.name,
+            "path": str(path),
+            "fs": rec.fs,
+            "lead": lead_name,
+            "duration_s": round(rec.duration_s, 3),
+            "samples": int(rec.signal.shape[0]),
+        },
         "provider": model.provider,
         "summary": {c: labels.count(c) for c in [*classes, UNCLASSIFIED]},
         "n_beats": len(beat_list),
@@ -122,10 +129,18 @@ def predict_beats(model: OnnxModel, path: str | os.PathLike, opts: PredictOption
     if not beat_list:
         result["warning"] = "no detectable beat in this record"
     elif result["no_beat_segments"]:
-        result["warning"] = f"{len(result['no_beat_segments'])} segment(s) of {MIN_GAP_S:g} s or more with no detectable beat"
+        result["warning"] = (
+            f"{len(result['no_beat_segments'])} segment(s) of {MIN_GAP_S:g} s or more with no detectable beat"
+        )
     if keep_arrays:  # for the plot; not part of the JSON
-        result["_arrays"] = {"fs": pcfg.fs, "filtered": filtered, "peaks": beats.peaks, "pre": pcfg.pre,
-                             "reconstruction": recon[:, 0], "scale_mv": beats.scale_mv}  # fmt: skip
+        result["_arrays"] = {
+            "fs": pcfg.fs,
+            "filtered": filtered,
+            "peaks": beats.peaks,
+            "pre": pcfg.pre,
+            "reconstruction": recon[:, 0],
+            "scale_mv": beats.scale_mv,
+        }
     return result
 
 
@@ -139,15 +154,19 @@ def quality_thresholds(meta: dict):
 
 
 def format_summary(result: dict) -> str:
-    lines = [f"record {result['record']['name']}: {result['n_beats']} beats, "
-             f"{result['record']['duration_s']:.1f} s, lead {result['record']['lead']}"]  # fmt: skip
+    lines = [
+        f"record {result['record']['name']}: {result['n_beats']} beats, "
+        f"{result['record']['duration_s']:.1f} s, lead {result['record']['lead']}"
+    ]
     if result.get("warning"):
         lines.append(f"warning: {result['warning']}")
         for seg in result["no_beat_segments"][:10]:
             lines.append(f"  no beat from {seg['start_s']:.1f} s to {seg['end_s']:.1f} s")
     q = result.get("quality", {})
     if q.get("failed_segments"):
-        lines.append(f"quality: {q['unclassified_beats']} beats unclassified; {len(q['failed_segments'])} segment(s) failed:")
+        lines.append(
+            f"quality: {q['unclassified_beats']} beats unclassified; {len(q['failed_segments'])} segment(s) failed:"
+        )
         for seg in q["failed_segments"][:10]:
             lines.append(f"  {seg['start_s']:.0f}-{seg['end_s']:.0f} s: {', '.join(seg['reasons'])}")
     total = max(result["n_beats"], 1)

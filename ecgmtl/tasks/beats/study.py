@@ -30,21 +30,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
+from ecgmtl.errors import ConfigError, RecordError, first_line
 from ecgmtl.io.atomic import atomic_path
-from ecgmtl.errors import ConfigError, RecordError
+from ecgmtl.tasks.beats.study_table import format_csv, format_table, summarise
+from ecgmtl.tasks.beats.task import BeatTask
+from ecgmtl.tasks.registry import get_task
 
 AXES_DEFAULT = {"weighting": lambda v: [f"weighting.name={v}"]}
-METRICS = (  # (key, column title, scale, decimals)
-    ("macro_f1", "macro F1", 1.0, 3),
-    ("S_se", "S Se %", 100.0, 1),
-    ("S_ppv", "S PPV %", 100.0, 1),
-    ("V_se", "V Se %", 100.0, 1),
-    ("V_ppv", "V PPV %", 100.0, 1),
-    ("accuracy", "acc %", 100.0, 1),
-    ("prd", "PRD %", 1.0, 1),
-)
 
 
 @dataclass(frozen=True)
@@ -76,8 +71,8 @@ def load_study(path: str | os.PathLike) -> Study:
     import yaml
 
     from ecgmtl.config import load_config
-    from ecgmtl.mtl.constraints import ConstraintConfig, check_constraints
     from ecgmtl.data.mitdb import CLASSES
+    from ecgmtl.mtl.constraints import ConstraintConfig, check_constraints
     from ecgmtl.train.preflight import check_config
 
     p = Path(path)
@@ -86,7 +81,7 @@ def load_study(path: str | os.PathLike) -> Study:
     try:
         doc = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"study file {p} is not valid YAML ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"study file {p} is not valid YAML ({first_line(e)})") from None
     unknown = set(doc) - {"base", "seeds", "set", "options", "grid", "report_constraints", "description", "baseline"}
     if unknown:
         raise ConfigError(f"study file {p}: unknown keys {sorted(unknown)}")
@@ -98,7 +93,9 @@ def load_study(path: str | os.PathLike) -> Study:
     seeds = [int(s) for s in doc.get("seeds", [0, 1, 2])]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"study file {p}: 'seeds' must be a non-empty list of distinct integers")
-    axes = {a: {str(k): list(v or []) for k, v in (opts or {}).items()} for a, opts in (doc.get("options") or {}).items()}
+    axes = {
+        a: {str(k): list(v or []) for k, v in (opts or {}).items()} for a, opts in (doc.get("options") or {}).items()
+    }
     rows: list[Row] = []
     for block in doc["grid"]:
         names = list(axes) + [a for a in block if a not in axes]
@@ -118,11 +115,15 @@ def load_study(path: str | os.PathLike) -> Study:
                 elif a in AXES_DEFAULT:
                     over += AXES_DEFAULT[a](v)
                 else:
-                    raise ConfigError(f"study file {p}: {a}={v} is not among options.{a} ({', '.join(axes.get(a, {}))})")
+                    raise ConfigError(
+                        f"study file {p}: {a}={v} is not among options.{a} ({', '.join(axes.get(a, {}))})"
+                    )
             row = Row(tuple(combo), tuple(over))
             if row.name not in {r.name for r in rows}:
                 rows.append(row)
-    study = Study(p, base, seeds, [str(s) for s in doc.get("set") or []], axes, rows, list(doc.get("report_constraints") or []))
+    study = Study(
+        p, base, seeds, [str(s) for s in doc.get("set") or []], axes, rows, list(doc.get("report_constraints") or [])
+    )
     if doc.get("baseline") is not None:
         wanted = {str(k): str(v) for k, v in doc["baseline"].items()}
         match = [r for r in rows if all(dict(r.values).get(k) == v for k, v in wanted.items())]
@@ -137,9 +138,11 @@ def load_study(path: str | os.PathLike) -> Study:
     for row in rows:  # fail before hours of training, not in the middle
         try:
             cfg = load_config(base, study.common + list(row.overrides))
-            if cfg.data.dataset != "mitdb":
-                raise ConfigError(f"ecgmtl study measures MIT-BIH runs on {cfg.data.test}; for PTB-XL use "
-                                  "scripts/ptbxl_study.py")  # fmt: skip
+            if not isinstance(get_task(cfg.task), BeatTask):
+                raise ConfigError(
+                    f"ecgmtl study measures beat (MIT-BIH) runs on {cfg.data.test}; for the 12-lead task use "
+                    "data_scripts/ptbxl_study.py"
+                )
             check_config(cfg)
         except ConfigError as e:
             raise ConfigError(f"study row {row.name}: {e}") from None
@@ -219,15 +222,21 @@ _CHILDREN: set[subprocess.Popen] = set()
 
 
 def _spec(study: Study, row: Row) -> dict:
-    return {"base": str(study.base), "common": study.common, "row": list(row.overrides),
-            "report_constraints": study.report_constraints}  # fmt: skip
+    return {
+        "base": str(study.base),
+        "common": study.common,
+        "row": list(row.overrides),
+        "report_constraints": study.report_constraints,
+    }
 
 
 def _check_spec(study: Study, row: Row, run: Path) -> None:
     f = run / "spec.json"
     if f.is_file() and json.loads(f.read_text()) != _spec(study, row):
-        raise ConfigError(f"{run} was made from another version of this study (its spec.json differs); "
-                          "use another --out, or delete that folder to redo it")  # fmt: skip
+        raise ConfigError(
+            f"{run} was made from another version of this study (its spec.json differs); "
+            "use another --out, or delete that folder to redo it"
+        )
 
 
 def _run_one(study: Study, row: Row, seed: int, out: Path, threads: int) -> dict:
@@ -262,10 +271,15 @@ def _run_one(study: Study, row: Row, seed: int, out: Path, threads: int) -> dict
     try:
         res = measure_run(run, study.report_constraints, threads)
     except Exception as e:  # one broken run must not stop the study
-        return {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"}
+        return {"error": f"{type(e).__name__}: {first_line(e)}"}
     timing = [json.loads(x) for x in (run / "timing.jsonl").read_text().splitlines() if x.strip()]
-    res.update(row=row.name, axes=dict(row.values), seed=seed, train_seconds=round(sum(t["seconds"] for t in timing), 1),
-               wall_seconds=round(time.time() - t0, 1))  # fmt: skip
+    res.update(
+        row=row.name,
+        axes=dict(row.values),
+        seed=seed,
+        train_seconds=round(sum(t["seconds"] for t in timing), 1),
+        wall_seconds=round(time.time() - t0, 1),
+    )
     with atomic_path(done) as tmp:
         tmp.write_text(json.dumps(res))
     return res
@@ -275,14 +289,13 @@ def measure_run(run: Path, report_constraints: list[dict], threads: int = 1) -> 
     """DS2 figures of a run's best checkpoint, through the same graph the ONNX export holds (torch here)."""
     import torch
 
-    from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
     from ecgmtl.config import config_from_dict
-    from ecgmtl.mtl.constraints import ConstraintConfig, resolve
     from ecgmtl.data.mitdb import CLASSES, load_beats, resolve_records
     from ecgmtl.data.paths import cache_dir, data_root, database_dir
-    from ecgmtl.deploy.onnx import declared_constraints
-    from ecgmtl.tasks.beats.export import Deployable
     from ecgmtl.metrics import class_report, constraint_report, prd
+    from ecgmtl.mtl.constraints import ConstraintConfig, declared_constraints, resolve
+    from ecgmtl.tasks.beats.export import Deployable
+    from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
     if threads:
         torch.set_num_threads(threads)
@@ -312,94 +325,3 @@ def measure_run(run: Path, report_constraints: list[dict], threads: int = 1) -> 
         "constraints": constraint_report(p, r, declared_constraints(meta)),
         "report_constraints": [c["violation_rate"] for c in constraint_report(p, r, probes)],
     }
-
-
-def _metric_keys(study: Study) -> list[str]:
-    return [k for k, *_ in METRICS] + [f"report_constraint_{i}" for i in range(len(study.report_constraints))]
-
-
-def _value(result: dict, key: str) -> float:
-    if key.startswith("report_constraint_"):
-        return result["report_constraints"][int(key.rsplit("_", 1)[1])]
-    return result[key]
-
-
-def _mean_sd(values: list[float]) -> dict:
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-
-
-def summarise(study: Study, results: list[dict]) -> list[dict]:
-    """Mean and standard deviation (over seeds, ddof=1) of each metric for each row, and each row's macro F1
-    minus the baseline row's, seed by seed."""
-    rows = []
-    base = {r["seed"]: r for r in results if r["row"] == study.baseline}
-    for row in study.rows:
-        rs = [r for r in results if r["row"] == row.name]
-        if not rs:
-            continue
-        stats = {k: _mean_sd([_value(r, k) for r in rs]) for k in _metric_keys(study)}
-        paired = [r["macro_f1"] - base[r["seed"]]["macro_f1"] for r in rs if r["seed"] in base]
-        if row.name != study.baseline and paired:
-            stats["delta_macro_f1"] = {**_mean_sd(paired), "better_seeds": sum(d > 0 for d in paired), "seeds": len(paired)}
-        rows.append({"row": row.name, "axes": dict(row.values), "seeds": [r["seed"] for r in rs],
-                     "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])), "metrics": stats})  # fmt: skip
-    return rows
-
-
-def _bound_label(c: dict) -> str:
-    on = c.get("output", "reconstruction")
-    if c.get("classes"):
-        on += " " + ",".join(c["classes"])
-    parts = ([f"< {c['lower']:g}"] if c.get("lower") is not None else []) + ([f"> {c['upper']:g}"] if c.get("upper") is not None else [])
-    return f"{on} {' or '.join(parts)} %"
-
-
-def format_table(study: Study, summary: list[dict], info: dict) -> str:
-    axes = list(dict.fromkeys(a for r in summary for a in r["axes"]))
-    cols = [t for _, t, *_ in METRICS] + [_bound_label(c) for c in study.report_constraints]
-    cols += ["Δ macro F1 vs baseline (seeds better)"] if study.baseline else []
-    lines = ["| " + " | ".join(axes + cols) + " |", "|" + "---|" * len(axes) + "---:|" * len(cols)]
-    for r in summary:
-        cells = [r["axes"].get(a, "") for a in axes]
-        if len(r["seeds"]) < len(study.seeds):  # some runs of this row failed
-            cells[-1] += f" (n={len(r['seeds'])})"
-        for k, _, scale, dec in METRICS:
-            m = r["metrics"][k]
-            cells.append(f"{scale * m['mean']:.{dec}f} ± {scale * m['std']:.{dec}f}")
-        for i in range(len(study.report_constraints)):
-            m = r["metrics"][f"report_constraint_{i}"]
-            cells.append(f"{100 * m['mean']:.3f} ± {100 * m['std']:.3f}")
-        if study.baseline:
-            d = r["metrics"].get("delta_macro_f1")
-            cells.append("baseline" if r["row"] == study.baseline else
-                         f"{d['mean']:+.3f} ± {d['std']:.3f} ({d['better_seeds']}/{d['seeds']})" if d else "")  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    foot = (
-        f"\nMean ± standard deviation over seeds {', '.join(map(str, study.seeds))} on MIT-BIH DS2 (beats at the "
-        f"annotated R peaks; checkpoint chosen on held-out DS1 records). {info['runs']} runs"
-        + (f", {len(info['failed'])} failed" if info["failed"] else "")
-        + f"; {info['wall_seconds'] / 60:.1f} min wall clock"
-        + (f" (over {info['invocations']} invocations of the command)" if info.get("invocations", 1) > 1 else "")
-        + f" with {info['workers']} workers of "
-        f"{info['threads_per_run']} thread(s) on {info['cpu_count']} CPU(s) (training time summed over runs: "
-        f"{info['run_seconds_total'] / 60:.1f} min). Common settings: {' '.join(study.common) or 'none'}."
-        + (f" Δ: each seed's macro F1 minus the baseline row's with the same seed (mean ± sd; in how many seeds it "
-           f"was higher)." if study.baseline else "") + "\n"
-    )
-    return "\n".join(lines) + "\n" + foot
-
-
-def format_csv(study: Study, summary: list[dict]) -> str:
-    import csv
-    import io
-
-    axes = list(dict.fromkeys(a for r in summary for a in r["axes"]))
-    keys = _metric_keys(study)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(axes + [f"{k}_{s}" for k in keys for s in ("mean", "std")] + ["seeds"])
-    for r in summary:
-        w.writerow([r["axes"].get(a, "") for a in axes]
-                   + [r["metrics"][k][s] for k in keys for s in ("mean", "std")] + [len(r["seeds"])])  # fmt: skip
-    return buf.getvalue()

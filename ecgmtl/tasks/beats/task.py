@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -99,13 +98,16 @@ class BeatTask(Task):
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
         # shifts 0..2 * jitter: the window moves by -jitter..+jitter
-        return TrainData(train.windows, self._std_rr(train.rr), train.labels, cfg.preprocess.window,
-                         2 * cfg.data.jitter, meta)
+        return TrainData(
+            train.windows, self._std_rr(train.rr), train.labels, cfg.preprocess.window, 2 * cfg.data.jitter, meta
+        )
 
     def _std_rr(self, rr: np.ndarray) -> np.ndarray:
         return ((rr - self.rr_mean) / self.rr_std).astype(np.float32)
 
-    def epoch_indices(self, labels: np.ndarray, rng: np.random.Generator, cfg: Config, shuffle: bool = True) -> np.ndarray:
+    def epoch_indices(
+        self, labels: np.ndarray, rng: np.random.Generator, cfg: Config, shuffle: bool = True
+    ) -> np.ndarray:
         """All non-N beats and a fresh random fraction (train.n_fraction) of the N beats, shuffled."""
         idx = np.arange(len(labels))
         if cfg.train.n_fraction < 1.0:

@@ -9,18 +9,26 @@ import numpy as np
 
 from ecgmtl.data.paths import cache_dir, data_root, database_dir
 from ecgmtl.data.ptbxl import load_ptbxl
-from ecgmtl.signal.windows import sliding_windows
-from ecgmtl.metrics import bootstrap_auc, constraint_report, multilabel_report, prd
 from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.metrics import bootstrap_auc, constraint_report, multilabel_report, prd
+from ecgmtl.signal.windows import sliding_windows
 from ecgmtl.tasks.twelve_lead.leads import LeadBaselines, derive_limb_leads
 
-NOT_COMPARABLE = ("indicative only: trained and tested on the {n:,} PTB-XL records at hand, not comparable with "
-                  "the published benchmark (trained on 17,418 records of the full release)")  # fmt: skip
+NOT_COMPARABLE = (
+    "indicative only: trained and tested on the {n:,} PTB-XL records at hand, not comparable with "
+    "the published benchmark (trained on 17,418 records of the full release)"
+)
 SPLITS = {"test": "fold 10", "val": "fold 9", "train": "folds 1-8"}
 
 
-def evaluate_twelve(model: OnnxModel, split: str = "test", data_dir: str | None = None, cache: str | None = None,
-                    n_boot: int = 1000, hidden: bool = True) -> dict:  # fmt: skip
+def evaluate_twelve(
+    model: OnnxModel,
+    split: str = "test",
+    data_dir: str | None = None,
+    cache: str | None = None,
+    n_boot: int = 1000,
+    hidden: bool = True,
+) -> dict:
     """Figures of `model` on a PTB-XL split (see the module docstring)."""
     meta = model.meta
     root = database_dir(data_root(data_dir), "ptbxl")
@@ -50,7 +58,9 @@ def evaluate_twelve(model: OnnxModel, split: str = "test", data_dir: str | None 
         "constraints": constraint_report(probs, (recon - mean) / std, meta["constraints"]),
     }
     if hidden:
-        out["hidden_lead_prd"] = hidden_lead_prd(model, windows, load_ptbxl(root, "train", int(meta["fs"]), cache_dir(cache)).signals)
+        out["hidden_lead_prd"] = hidden_lead_prd(
+            model, windows, load_ptbxl(root, "train", int(meta["fs"]), cache_dir(cache)).signals
+        )
     return out
 
 
@@ -73,8 +83,12 @@ def hidden_lead_prd(model: OnnxModel, windows: np.ndarray, train: np.ndarray) ->
             ecgmtl = prd(truth, flat[j].reshape(truth.shape))
         else:
             ecgmtl = prd(truth, rec[:, :, j])
-        rows[k] = {"model": prd(truth, rec[:, :, j]), "ecgmtl": ecgmtl, "linear": prd(truth, base.predict(windows, j, "linear")),
-                   "scaled_mean": prd(truth, base.predict(windows, j, "scaled_mean"))}  # fmt: skip
+        rows[k] = {
+            "model": prd(truth, rec[:, :, j]),
+            "ecgmtl": ecgmtl,
+            "linear": prd(truth, base.predict(windows, j, "linear")),
+            "scaled_mean": prd(truth, base.predict(windows, j, "scaled_mean")),
+        }
     return rows
 
 
@@ -86,16 +100,22 @@ def _records_here(root, rate: int) -> int:
 
 def format_twelve_report(rep: dict) -> str:
     lvl = int(round(100 * rep["bootstrap"]["level"]))
-    lines = [f"{rep['model']} on PTB-XL {rep['folds']} ({rep['records']} records at {rep['fs']} Hz)",
-             f"note: {rep['note']}",
-             f"{'class':<6}{'AUC':>7}  {lvl}% interval   {'F1':>6}{'Se':>7}{'PPV':>7}{'thr':>7}{'records':>9}"]  # fmt: skip
+    lines = [
+        f"{rep['model']} on PTB-XL {rep['folds']} ({rep['records']} records at {rep['fs']} Hz)",
+        f"note: {rep['note']}",
+        f"{'class':<6}{'AUC':>7}  {lvl}% interval   {'F1':>6}{'Se':>7}{'PPV':>7}{'thr':>7}{'records':>9}",
+    ]
     for c, m in rep["per_class"].items():
         lo, hi = m["auc_interval"]
-        lines.append(f"{c:<6}{m['auc']:>7.3f}  [{lo:.3f}, {hi:.3f}] {m['f1']:>7.3f}{100 * m['se']:>7.1f}{100 * m['ppv']:>7.1f}"
-                     f"{m['threshold']:>7.3f}{m['support']:>9d}")  # fmt: skip
+        lines.append(
+            f"{c:<6}{m['auc']:>7.3f}  [{lo:.3f}, {hi:.3f}] {m['f1']:>7.3f}{100 * m['se']:>7.1f}{100 * m['ppv']:>7.1f}"
+            f"{m['threshold']:>7.3f}{m['support']:>9d}"
+        )
     lo, hi = rep["macro_auc_interval"]
-    lines.append(f"macro AUC {rep['macro_auc']:.3f} [{lo:.3f}, {hi:.3f}] ({lvl}% bootstrap interval, "
-                 f"{rep['bootstrap']['n_boot']} resamples of records)   macro F1 {rep['macro_f1']:.3f} at the stored thresholds")  # fmt: skip
+    lines.append(
+        f"macro AUC {rep['macro_auc']:.3f} [{lo:.3f}, {hi:.3f}] ({lvl}% bootstrap interval, "
+        f"{rep['bootstrap']['n_boot']} resamples of records)   macro F1 {rep['macro_f1']:.3f} at the stored thresholds"
+    )
     lines.append(f"reconstruction PRD {rep['prd_percent']:.1f}% (all leads visible; {rep['prd_form']})")
     for c in rep["constraints"]:
         if c.get("exclusive"):
@@ -105,15 +125,23 @@ def format_twelve_report(rep: dict) -> str:
             what = f"{c['output']} in [{c['lower']:.3g}, {c['upper']:.3g}]" if c["lower"] is not None else c["output"]
             unit = "values"
         where = "in the graph" if c["in_graph"] else "soft, training only"
-        if c.get("exclusive") and not c["in_graph"] and any(h.get("exclusive") and h["in_graph"] for h in rep["constraints"]):
-            where += "; measured after the hard projection, which enforces it (scripts/ptbxl_study.py measures before)"
+        if (
+            c.get("exclusive")
+            and not c["in_graph"]
+            and any(h.get("exclusive") and h["in_graph"] for h in rep["constraints"])
+        ):
+            where += (
+                "; measured after the hard projection, which enforces it (data_scripts/ptbxl_study.py measures before)"
+            )
         lines.append(f"constraint {c['kind']} {what} ({where}): violated by {100 * c['violation_rate']:.3f}% of {unit}")
     if "hidden_lead_prd" in rep:
         lines.append("hidden-lead reconstruction, PRD % (the lead hidden from the input, rebuilt from the others):")
         lines.append(f"  {'lead':<5}{'model':>8}{'predict':>9}{'linear':>9}{'scaled mean':>13}")
         for k, v in rep["hidden_lead_prd"].items():
             lines.append(f"  {k:<5}{v['model']:>8.1f}{v['ecgmtl']:>9.1f}{v['linear']:>9.1f}{v['scaled_mean']:>13.1f}")
-        lines.append("  model: the network alone; predict: what --reconstruct-missing gives (limb leads by the limb-lead "
-                     "identities, chest leads by the network); baselines fitted on folds 1-8: linear regression on "
-                     "the other 11 leads, and the mean of the other leads after per-lead standardisation, scaled")  # fmt: skip
+        lines.append(
+            "  model: the network alone; predict: what --reconstruct-missing gives (limb leads by the limb-lead "
+            "identities, chest leads by the network); baselines fitted on folds 1-8: linear regression on "
+            "the other 11 leads, and the mean of the other leads after per-lead standardisation, scaled"
+        )
     return "\n".join(lines)

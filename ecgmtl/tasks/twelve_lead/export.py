@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecgmtl.deploy.onnx import declared_constraints
-from ecgmtl.mtl.constraints import HardProjection
+from ecgmtl.mtl.constraints import HardProjection, declared_constraints
 
 ATTRIBUTION = (
     "Trained on PTB-XL (Wagner et al. 2020, CC-BY 4.0) from PhysioNet (Goldberger et al. 2000); folds 1-8 of "

@@ -25,7 +25,11 @@ def has_twelve_leads(path: str | os.PathLike) -> bool:
     base = record_base(path)
     header = base.with_name(base.name + ".hea")
     try:
-        lines = [ln.split() for ln in header.read_text(errors="replace").splitlines() if ln.strip() and not ln.startswith("#")]
+        lines = [
+            ln.split()
+            for ln in header.read_text(errors="replace").splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ]
         n = int(lines[0][1])
         names = {lead_key(" ".join(ln[8:])) for ln in lines[1 : 1 + n] if len(ln) > 8}
     except (OSError, IndexError, ValueError):
@@ -35,7 +39,14 @@ def has_twelve_leads(path: str | os.PathLike) -> bool:
 
 # The six limb leads are linear in two of them (Einthoven: III = II - I; Goldberger: aVR = -(I + II)/2, ...):
 # coefficients on (I, II).
-LIMB = {"I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0), "AVR": (-0.5, -0.5), "AVL": (1.0, -0.5), "AVF": (-0.5, 1.0)}
+LIMB = {
+    "I": (1.0, 0.0),
+    "II": (0.0, 1.0),
+    "III": (-1.0, 1.0),
+    "AVR": (-0.5, -0.5),
+    "AVL": (1.0, -0.5),
+    "AVF": (-0.5, 1.0),
+}
 
 
 def derive_limb_leads(signal: np.ndarray, leads: list[str], hidden: list[str]) -> list[str]:

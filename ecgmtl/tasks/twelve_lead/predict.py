@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import RecordError
 from ecgmtl.signal.resample import resample
 from ecgmtl.signal.windows import sliding_windows, stitch
 from ecgmtl.tasks.twelve_lead.leads import derive_limb_leads, lead_key
-from ecgmtl.deploy.runtime import OnnxModel
 
 FLAT_MV = 0.02  # a lead whose range is below this (mV) carries no ECG
 MAX_NAN_FRACTION = 0.2  # a lead with more invalid samples than this is unusable
@@ -26,16 +26,17 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
     With reconstruct_missing, missing or unusable leads are rebuilt: hidden limb leads from the visible limb
     leads by the limb-lead identities (exact) where two of them are visible; the others by the model's
     lead-masking reconstruction, hidden from its input as in training."""
-    from ecgmtl.metrics import prd
     from ecgmtl.io.record import read_record
+    from ecgmtl.metrics import prd
 
     meta = model.meta
     leads, fs, window, stride = meta["leads"], float(meta["fs"]), int(meta["window"]), int(meta["stride"])
     rec = read_record(path, annotations=False)
     names = [lead_key(n) for n in rec.leads]
     if rec.signal.shape[0] / rec.fs * fs < window:
-        raise RecordError(f"record {rec.name} lasts {rec.duration_s:.2f} s; the 12-lead model needs at least "
-                          f"{window / fs:g} s")  # fmt: skip
+        raise RecordError(
+            f"record {rec.name} lasts {rec.duration_s:.2f} s; the 12-lead model needs at least {window / fs:g} s"
+        )
     present = {k: names.index(k) for k in leads if k in names}
     n = int(round(rec.signal.shape[0] * fs / rec.fs))
     signal = np.zeros((len(leads), n), np.float32)
@@ -53,13 +54,17 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
         signal[j] = resample(x, rec.fs, fs)[:n]
     warnings = list(rec.warnings)
     if missing and not reconstruct_missing:
-        raise RecordError(f"record {rec.name} lacks lead(s) {', '.join(missing)} (it has {', '.join(rec.leads)}); "
-                          "pass --reconstruct-missing to rebuild them from the others")  # fmt: skip
+        raise RecordError(
+            f"record {rec.name} lacks lead(s) {', '.join(missing)} (it has {', '.join(rec.leads)}); "
+            "pass --reconstruct-missing to rebuild them from the others"
+        )
     hidden = missing + unusable if reconstruct_missing else []
     most = int(meta.get("data", {}).get("mask_max", len(leads) - 1))
     if len(hidden) > most:
-        raise RecordError(f"record {rec.name}: {len(hidden)} leads missing or unusable ({', '.join(hidden)}); "
-                          f"the model was trained to rebuild at most {most}")  # fmt: skip
+        raise RecordError(
+            f"record {rec.name}: {len(hidden)} leads missing or unusable ({', '.join(hidden)}); "
+            f"the model was trained to rebuild at most {most}"
+        )
     if unusable and not reconstruct_missing:
         warnings.append(f"lead(s) {', '.join(unusable)} flat or mostly invalid; --reconstruct-missing rebuilds them")
     derived = derive_limb_leads(signal, leads, hidden)  # exact; the model then sees all six limb leads
@@ -83,12 +88,22 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
         else:
             status = "missing" if k in missing else ("unusable" if k in unusable else "ok")
             e = float(np.sqrt(np.mean((full[j] - signal[j]) ** 2)))
-            per_lead[k] = {"status": status, "prd_percent": round(prd(signal[j][None], full[j][None]), 2), "rmse_mv": round(e, 4)}
+            per_lead[k] = {
+                "status": status,
+                "prd_percent": round(prd(signal[j][None], full[j][None]), 2),
+                "rmse_mv": round(e, 4),
+            }
     ex = [c for c in meta["constraints"] if c.get("exclusive") is not None and c["kind"] == "hard"]
     result = {
         "model": {"name": model.name, "version": meta["code_version"], "file": str(model.path)},
-        "record": {"name": rec.name, "path": str(path), "fs": rec.fs, "leads": list(rec.leads),
-                   "duration_s": round(rec.duration_s, 3), "samples": int(rec.signal.shape[0])},  # fmt: skip
+        "record": {
+            "name": rec.name,
+            "path": str(path),
+            "fs": rec.fs,
+            "leads": list(rec.leads),
+            "duration_s": round(rec.duration_s, 3),
+            "samples": int(rec.signal.shape[0]),
+        },
         "provider": model.provider,
         "task": "12-lead diagnostic superclasses (PTB-XL)",
         "windows": int(len(wins)),
@@ -98,7 +113,13 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
         "diagnoses": [c for c, v in zip(classes, p) if v >= thresholds[c]],
         "reconstruction": {
             "per_lead": per_lead,
-            "prd_percent": round(prd(signal[[j for j, k in enumerate(leads) if k not in hidden]], full[[j for j, k in enumerate(leads) if k not in hidden]]), 3),
+            "prd_percent": round(
+                prd(
+                    signal[[j for j, k in enumerate(leads) if k not in hidden]],
+                    full[[j for j, k in enumerate(leads) if k not in hidden]],
+                ),
+                3,
+            ),
             "form": "mean-removed PRD per lead over the record (mV, at the model's rate), overlapping windows averaged",
         },
         "reconstructed_leads": hidden,
@@ -106,8 +127,12 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
     if ex:
         c = ex[0]
         value = float(p[c["exclusive_index"]] + p[c["index"]].max())
-        result["constraint"] = {"rule": f"p({c['exclusive']}) + max p(other) <= {c['upper']:g}", "value": round(value, 6),
-                                "holds": value <= c["upper"] + 1e-6, "in_graph": True}  # fmt: skip
+        result["constraint"] = {
+            "rule": f"p({c['exclusive']}) + max p(other) <= {c['upper']:g}",
+            "value": round(value, 6),
+            "holds": value <= c["upper"] + 1e-6,
+            "in_graph": True,
+        }
     if warnings:
         result["record"]["warnings"] = warnings
     result["_arrays"] = {"fs": fs, "leads": list(leads), "signal": signal, "reconstruction": full, "hidden": hidden}
@@ -117,15 +142,19 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
 def write_outputs(result: dict, out_dir: Path, opts) -> list[Path]:
     """A 12-lead result's files: the rebuilt record, if leads were rebuilt (per-beat outputs do not apply)."""
     if any(opts.outputs.values()):
-        raise RecordError("--csv, --annotate and --plot are per-beat outputs of beat models; a 12-lead model "
-                          "writes the rebuilt record (--reconstruct-missing) and JSON")
+        raise RecordError(
+            "--csv, --annotate and --plot are per-beat outputs of beat models; a 12-lead model "
+            "writes the rebuilt record (--reconstruct-missing) and JSON"
+        )
     arrays = result.pop("_arrays", None)
     if not arrays or not result["reconstructed_leads"]:
         return []
     try:
         return write_rebuilt({**result, "_arrays": arrays}, out_dir)
     except OSError as e:
-        raise RecordError(f"cannot write the rebuilt record {result['record']['name']} into {out_dir} ({e.strerror or e})") from None
+        raise RecordError(
+            f"cannot write the rebuilt record {result['record']['name']} into {out_dir} ({e.strerror or e})"
+        ) from None
 
 
 def write_rebuilt(result: dict, out_dir: Path) -> list[Path]:
@@ -146,9 +175,16 @@ def write_rebuilt(result: dict, out_dir: Path) -> list[Path]:
     written = []
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ecgmtl-") as tmp:
         units = ["mV"] * len(a["leads"])
-        wfdb.wrsamp(name, fs=a["fs"], units=units, sig_name=list(a["leads"]), p_signal=sig.T.astype(np.float64),
-                    fmt=["16"] * len(units), write_dir=tmp,
-                    comments=[f"ecgmtl: leads {', '.join(a['hidden'])} reconstructed by {result['model']['name']}"])  # fmt: skip
+        wfdb.wrsamp(
+            name,
+            fs=a["fs"],
+            units=units,
+            sig_name=list(a["leads"]),
+            p_signal=sig.T.astype(np.float64),
+            fmt=["16"] * len(units),
+            write_dir=tmp,
+            comments=[f"ecgmtl: leads {', '.join(a['hidden'])} reconstructed by {result['model']['name']}"],
+        )
         for ext in (".hea", ".dat"):
             dst = out_dir / (name + ext)
             shutil.move(str(Path(tmp) / (name + ext)), dst)
@@ -163,15 +199,26 @@ def twelve_summary_csv(rows: list[dict], classes: list[str]) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["record", "path", "status"] + [f"p_{c}" for c in classes] + ["diagnoses", "prd_percent",
-               "reconstructed_leads", "duration_s", "message"])  # fmt: skip
+    w.writerow(
+        ["record", "path", "status"]
+        + [f"p_{c}" for c in classes]
+        + ["diagnoses", "prd_percent", "reconstructed_leads", "duration_s", "message"]
+    )
     for r in rows:
         if "error" in r:
             w.writerow([r["name"], r["path"], "failed", *[""] * len(classes), "", "", "", "", r["error"]])
         else:
-            w.writerow([r["record"]["name"], r["record"]["path"], "ok"] + [r["probabilities"][c] for c in classes]
-                       + [" ".join(r["diagnoses"]), r["reconstruction"]["prd_percent"], " ".join(r["reconstructed_leads"]),
-                          r["record"]["duration_s"], "; ".join(r["record"].get("warnings", []))])  # fmt: skip
+            w.writerow(
+                [r["record"]["name"], r["record"]["path"], "ok"]
+                + [r["probabilities"][c] for c in classes]
+                + [
+                    " ".join(r["diagnoses"]),
+                    r["reconstruction"]["prd_percent"],
+                    " ".join(r["reconstructed_leads"]),
+                    r["record"]["duration_s"],
+                    "; ".join(r["record"].get("warnings", [])),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -188,8 +235,12 @@ def format_twelve(result: dict) -> str:
         c = result["constraint"]
         lines.append(f"constraint {c['rule']}: {c['value']:.3f} ({'holds' if c['holds'] else 'VIOLATED'})")
     per = result["reconstruction"]["per_lead"]
-    lines.append("reconstruction PRD % per lead: " + " ".join(
-        f"{k} {'rebuilt' if v['prd_percent'] is None else format(v['prd_percent'], '.0f')}" for k, v in per.items()))  # fmt: skip
+    lines.append(
+        "reconstruction PRD % per lead: "
+        + " ".join(
+            f"{k} {'rebuilt' if v['prd_percent'] is None else format(v['prd_percent'], '.0f')}" for k, v in per.items()
+        )
+    )
     if result["reconstructed_leads"]:
         lines.append(f"rebuilt from the other leads: {', '.join(result['reconstructed_leads'])}")
     return "\n".join(lines)

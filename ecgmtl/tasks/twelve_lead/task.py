@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,8 +38,15 @@ class TwelveLeadTask(Task):
     multilabel = True
     description = "12-lead diagnostic superclass (PTB-XL)"
     score_key = "macro_auc"
-    val_keys = ("macro_auc", "macro_auc_interval", "macro_f1", "prd", "constraints", "exclusion_before_projection",
-                "thresholds")
+    val_keys = (
+        "macro_auc",
+        "macro_auc_interval",
+        "macro_f1",
+        "prd",
+        "constraints",
+        "exclusion_before_projection",
+        "thresholds",
+    )
     default_model = "ptbxl-xresnet1d.onnx"
     model_env = "ECGMTL_MODEL_12LEAD"
     priority = 10  # before the beat model, for records with the standard leads
@@ -54,9 +60,11 @@ class TwelveLeadTask(Task):
         if d.rate not in RATES:
             raise ConfigError(f"data.rate must be 100 or 500 (PTB-XL's files), not {d.rate}")
         for name, value, ok in [
-            ("data.crop_s", d.crop_s, 0.5 <= d.crop_s <= 10.0), ("data.stride_s", d.stride_s, 0 < d.stride_s <= d.crop_s),
+            ("data.crop_s", d.crop_s, 0.5 <= d.crop_s <= 10.0),
+            ("data.stride_s", d.stride_s, 0 < d.stride_s <= d.crop_s),
             ("data.crops_per_epoch", d.crops_per_epoch, d.crops_per_epoch >= 1),
-            ("data.mask_prob", d.mask_prob, 0 <= d.mask_prob <= 1), ("data.mask_max", d.mask_max, 1 <= d.mask_max < len(LEADS)),
+            ("data.mask_prob", d.mask_prob, 0 <= d.mask_prob <= 1),
+            ("data.mask_max", d.mask_max, 1 <= d.mask_max < len(LEADS)),
         ]:
             if not ok:
                 raise ConfigError(f"{name} is out of range ({value})")
@@ -75,7 +83,9 @@ class TwelveLeadTask(Task):
         bounds = (float(z.min()), float(z.max()))
         window, stride = ptbxl_geometry(cfg)
         if window > z.shape[-1]:
-            raise ConfigError(f"data.crop_s ({cfg.data.crop_s} s) is longer than the records ({z.shape[-1] / cfg.data.rate:g} s)")
+            raise ConfigError(
+                f"data.crop_s ({cfg.data.crop_s} s) is longer than the records ({z.shape[-1] / cfg.data.rate:g} s)"
+            )
         h = hashlib.sha256()
         for part in (train, val):
             for a in (part.ecg_id, part.targets, part.signals):
@@ -106,12 +116,15 @@ class TwelveLeadTask(Task):
         }
         self.val = val
         # validation windows, standardised: (records, windows, leads, window)
-        self.val_windows = torch.from_numpy(sliding_windows(standardise(val.signals, self.lead_mean, self.lead_std),
-                                                            window, stride))
+        self.val_windows = torch.from_numpy(
+            sliding_windows(standardise(val.signals, self.lead_mean, self.lead_std), window, stride)
+        )
         # a random crop anywhere in the record
         return TrainData(z, np.zeros((len(z), 0), np.float32), train.targets, window, z.shape[-1] - window, meta)
 
-    def epoch_indices(self, labels: np.ndarray, rng: np.random.Generator, cfg: Config, shuffle: bool = True) -> np.ndarray:
+    def epoch_indices(
+        self, labels: np.ndarray, rng: np.random.Generator, cfg: Config, shuffle: bool = True
+    ) -> np.ndarray:
         """Every training record data.crops_per_epoch times (each draw a new random crop)."""
         idx = np.tile(np.arange(len(labels)), cfg.data.crops_per_epoch)
         return rng.permutation(idx) if shuffle else idx
@@ -230,7 +243,9 @@ class TwelveLeadTask(Task):
         if boot < 100:
             raise ConfigError("--boot must be at least 100 for a 90% interval")
         if split not in (None, "test", "val", "train"):
-            raise ConfigError(f"--split {split}: a 12-lead model is evaluated on test (fold 10), val (9) or train (1-8)")
+            raise ConfigError(
+                f"--split {split}: a 12-lead model is evaluated on test (fold 10), val (9) or train (1-8)"
+            )
         return evaluate_twelve(model, split or "test", data_dir, None, boot)
 
     def format_evaluation(self, rep: dict) -> str:

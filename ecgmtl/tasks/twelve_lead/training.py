@@ -58,8 +58,9 @@ def select_thresholds(targets: np.ndarray, probs: np.ndarray) -> list[float]:
 
 
 @torch.no_grad()
-def record_outputs(model: torch.nn.Module, projection, windows: torch.Tensor, device, dtype=torch.float32,
-                   batch: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def record_outputs(
+    model: torch.nn.Module, projection, windows: torch.Tensor, device, dtype=torch.float32, batch: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Record-level probabilities (max over windows of the sigmoid, then the hard constraints), the same before
     the constraints, and the window reconstructions (standardised, clamped), for windows (records, windows,
     leads, samples) of standardised signals."""

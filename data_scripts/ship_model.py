@@ -1,7 +1,7 @@
 """Train, export and measure the default MIT-BIH model, then write its card and the README results table.
 
-    python scripts/ship_model.py                 # train with configs/mitdb.yaml into runs/ship, then all else
-    python scripts/ship_model.py --run runs/ship # reuse a trained run
+    python data_scripts/ship_model.py                 # train with configs/mitdb.yaml into runs/ship, then all else
+    python data_scripts/ship_model.py --run runs/ship # reuse a trained run
 
 Every figure in models/mitdb-resnet1d.md and the README's MIT-BIH table comes from this script's measurements.
 """
@@ -37,8 +37,8 @@ def predict_200_check(model, db: Path) -> dict:
     import wfdb
 
     from ecgmtl.data.mitdb import AAMI
-    from ecgmtl.metrics import match_beats
     from ecgmtl.deploy.predict import predict_record
+    from ecgmtl.metrics import match_beats
 
     with tempfile.TemporaryDirectory() as d:
         for ext in ("hea", "dat"):
@@ -53,9 +53,14 @@ def predict_200_check(model, db: Path) -> dict:
     j, ok = match_beats(ref, np.array([b["sample"] for b in doc["beats"]]), int(0.15 * 360))
     pred_c = np.array([b["class"] for b in doc["beats"]])
     cl = ok & (pred_c[j] != "unclassified")
-    return {"annotated": int(len(ref)), "detected": doc["n_beats"], "found_within_150ms": float(ok.mean()),
-            "unclassified_of_matched": float(1 - cl.sum() / max(ok.sum(), 1)),
-            "class_agreement_on_matched": float((pred_c[j][cl] == ref_c[cl]).mean()), "seconds": round(seconds, 2)}  # fmt: skip
+    return {
+        "annotated": int(len(ref)),
+        "detected": doc["n_beats"],
+        "found_within_150ms": float(ok.mean()),
+        "unclassified_of_matched": float(1 - cl.sum() / max(ok.sum(), 1)),
+        "class_agreement_on_matched": float((pred_c[j][cl] == ref_c[cl]).mean()),
+        "seconds": round(seconds, 2),
+    }
 
 
 def _recon_violation(rep: dict) -> float:
@@ -106,33 +111,35 @@ def seed_table(rows: list[tuple[str, dict]]) -> str:
     out = ["| run | seed | accuracy | S Se / PPV | V Se / PPV | macro F1 |", "|---|---:|---:|---:|---:|---:|"]
     for name, r in rows:
         s, v = r["per_class"]["S"], r["per_class"]["V"]
-        out.append(f"| {name} | {r['seed']} | {r['accuracy']:.4f} | {100 * s['se']:.1f} / {100 * s['ppv']:.1f} | "
-                   f"{100 * v['se']:.1f} / {100 * v['ppv']:.1f} | {r['macro_f1']:.4f} |")  # fmt: skip
+        out.append(
+            f"| {name} | {r['seed']} | {r['accuracy']:.4f} | {100 * s['se']:.1f} / {100 * s['ppv']:.1f} | "
+            f"{100 * v['se']:.1f} / {100 * v['ppv']:.1f} | {r['macro_f1']:.4f} |"
+        )
     return "\n".join(out)
 
 
 def write_card(path: Path, meta: dict, rep: dict, p200: dict, train_info: dict, seeds: list) -> None:
-    template = (", and the window minus the record's median beat" if meta["preprocess"].get("template_channel") else "")
+    template = ", and the window minus the record's median beat" if meta["preprocess"].get("template_channel") else ""
     path.write_text(f"""# {NAME}
 
-Multi-task ECG model from ecgmtl {meta['code_version']}: a residual 1-D CNN encoder shared by a beat classifier
+Multi-task ECG model from ecgmtl {meta["code_version"]}: a residual 1-D CNN encoder shared by a beat classifier
 (AAMI EC57 classes N, S, V, F, Q; it also sees RR-interval features) and a beat-window reconstruction head.
 File: `{NAME}.onnx` (ONNX, opset from torch's exporter), run by onnxruntime; `ecgmtl predict` uses it by default.
 
 ## Input
-Lead {meta['preprocess']['lead']} (aliases II, ML2, ECG) of any WFDB record, any sampling rate (resampled to
-{meta['preprocess']['fs']:g} Hz), band-pass {meta['preprocess']['highpass_hz']}-{meta['preprocess']['lowpass_hz']} Hz,
-scaled by the record's median R amplitude; windows of {meta['preprocess']['pre']} + {meta['preprocess']['post']}
+Lead {meta["preprocess"]["lead"]} (aliases II, ML2, ECG) of any WFDB record, any sampling rate (resampled to
+{meta["preprocess"]["fs"]:g} Hz), band-pass {meta["preprocess"]["highpass_hz"]}-{meta["preprocess"]["lowpass_hz"]} Hz,
+scaled by the record's median R amplitude; windows of {meta["preprocess"]["pre"]} + {meta["preprocess"]["post"]}
 samples around each R peak (neurokit2's detector){template}.
 Every parameter is in the file's metadata (key `ecgmtl`).
 
 ## Training
 - Data: MIT-BIH Arrhythmia Database, de Chazal et al. 2004 inter-patient split. Trained on DS1 less the
-  validation records {', '.join(meta['val_records'])} (held out whole; the checkpoint was chosen by their macro F1).
+  validation records {", ".join(meta["val_records"])} (held out whole; the checkpoint was chosen by their macro F1).
   DS2 was not used for training or for choosing the checkpoint. Paced records 102, 104, 107, 217 are left out.
 - Command: `ecgmtl train --config configs/mitdb.yaml --out runs/ship` (seed 0, one CPU thread), best epoch
-  {meta['epoch']} of {meta['epochs']}; {train_info['machine']}{train_info.get('seconds') and f", {train_info['seconds']} s" or ""}.
-- Data fingerprint {meta['data_fingerprint']}; exported {meta['exported']}.
+  {meta["epoch"]} of {meta["epochs"]}; {train_info["machine"]}{train_info.get("seconds") and f", {train_info['seconds']} s" or ""}.
+- Data fingerprint {meta["data_fingerprint"]}; exported {meta["exported"]}.
 
 ## Results on DS2 (22 records, beats at the annotated R peaks)
 {table(rep)}
@@ -153,7 +160,7 @@ accuracy 0.862). F beats (fusion) are mostly called N, as in most published work
 `probabilities` (softmax: each in [0, 1], summing to 1) and `reconstruction`, clamped inside the graph to the
 amplitude range seen in training [{_recon_bounds(meta)[0]:.3f}, {_recon_bounds(meta)[1]:.3f}] (normalised units).
 Declared constraints and their violation rate on DS2 (`ecgmtl evaluate --split DS2`):
-{chr(10).join(f"- {c['kind']} {c['output']} in [{c['lower']:.4g}, {c['upper']:.4g}]: {100 * c['violation_rate']:.3f}% of values" for c in rep['constraints'])}
+{chr(10).join(f"- {c['kind']} {c['output']} in [{c['lower']:.4g}, {c['upper']:.4g}]: {100 * c['violation_rate']:.3f}% of values" for c in rep["constraints"])}
 
 ## Calibration
 {_calibration(meta)}
@@ -173,8 +180,12 @@ ODC-By 1.0, from PhysioNet (Goldberger AL et al. PhysioBank, PhysioToolkit, and 
 def update_readme(rep: dict, p200: dict, seeds: list) -> None:
     from ecgmtl.readme import update_readme as fill
 
-    fill(ROOT / "README.md", "results:mitdb", f"{table(rep)}\n\n{summary(rep, p200)}\n\nThe same recipe with other seeds "
-         f"(checkpoint chosen on the validation records each time):\n\n{seed_table(seeds)}\n\n{CAVEAT}")
+    fill(
+        ROOT / "README.md",
+        "results:mitdb",
+        f"{table(rep)}\n\n{summary(rep, p200)}\n\nThe same recipe with other seeds "
+        f"(checkpoint chosen on the validation records each time):\n\n{seed_table(seeds)}\n\n{CAVEAT}",
+    )
 
 
 def main() -> None:
@@ -184,12 +195,12 @@ def main() -> None:
     ap.add_argument("--also", type=Path, nargs="*", default=[], help="runs of the same recipe, other seeds")
     args = ap.parse_args()
 
-    from ecgmtl.train.checkpoint import load_checkpoint
     from ecgmtl.config import load_config
     from ecgmtl.data.paths import data_root, database_dir
-    from ecgmtl.tasks.beats.evaluate import evaluate_model
     from ecgmtl.deploy.onnx import export_onnx
     from ecgmtl.deploy.runtime import OnnxModel
+    from ecgmtl.tasks.beats.evaluate import evaluate_model
+    from ecgmtl.train.checkpoint import load_checkpoint
 
     train_info = {"machine": f"{platform.machine()} CPU, {__import__('os').cpu_count()} cores"}
     run = args.run
@@ -211,8 +222,9 @@ def main() -> None:
             r = evaluate_model(OnnxModel(Path(d) / "m.onnx", device="cpu"), "DS2")
         seeds.append((other.name, {**r, "seed": load_checkpoint(other)["config"]["train"]["seed"]}))
     p200 = predict_200_check(model, database_dir(data_root(), "mitdb"))
-    (ROOT / "models" / f"{NAME}.eval.json").write_text(json.dumps({"ds2": rep, "record_200": p200, "train": train_info,
-                                                                  "seeds": seeds}, indent=1))  # fmt: skip
+    (ROOT / "models" / f"{NAME}.eval.json").write_text(
+        json.dumps({"ds2": rep, "record_200": p200, "train": train_info, "seeds": seeds}, indent=1)
+    )
     write_card(ROOT / "models" / f"{NAME}.md", model.meta, rep, p200, train_info, seeds)
     update_readme(rep, p200, seeds)
     print(table(rep))

@@ -3,9 +3,9 @@ xresnet1d baseline (classification only: the same encoder, epochs and batches, r
 masking), and the multi-task model without the soft constraint; each trained on folds 1-8, its checkpoint and
 thresholds chosen on fold 9, exported to ONNX and measured on fold 10.
 
-    python scripts/ptbxl_study.py                  # train what is missing, then measure (about 15 min on 2 cores)
-    python scripts/ptbxl_study.py --seeds 0 1      # more seeds
-    python scripts/ptbxl_study.py --readme         # also write the README's results:ptbxl block
+    python data_scripts/ptbxl_study.py                  # train what is missing, then measure (about 15 min on 2 cores)
+    python data_scripts/ptbxl_study.py --seeds 0 1      # more seeds
+    python data_scripts/ptbxl_study.py --readme         # also write the README's results:ptbxl block
 
 The AUC difference between the multi-task model and the baseline comes with a paired bootstrap interval
 (the same record resamples for both). The soft constraint is judged by the violation rate of the raw record
@@ -27,17 +27,25 @@ sys.path.insert(0, str(ROOT))
 
 VARIANTS = {  # name -> (label, overrides of configs/ptbxl.yaml)
     "mt": ("multi-task (reconstruction + lead masking, hard + soft constraint)", []),
-    "st": ("single-task xresnet1d baseline (classification only)",
-           ["weighting.weights.reconstruction=0", "schedule.pretrain_epochs=0", "schedule.joint_epochs=20",
-            "data.mask_prob=0"]),  # fmt: skip
-    "nosoft": ("multi-task without the soft constraint",
-               ["constraints=[{output: reconstruction, kind: hard},{output: probabilities, kind: hard, exclusive: NORM}]"]),
+    "st": (
+        "single-task xresnet1d baseline (classification only)",
+        [
+            "weighting.weights.reconstruction=0",
+            "schedule.pretrain_epochs=0",
+            "schedule.joint_epochs=20",
+            "data.mask_prob=0",
+        ],
+    ),
+    "nosoft": (
+        "multi-task without the soft constraint",
+        ["constraints=[{output: reconstruction, kind: hard},{output: probabilities, kind: hard, exclusive: NORM}]"],
+    ),
 }
 CONFIG = ROOT / "configs" / "ptbxl.yaml"
 
 
 def cli(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "ecgmtl", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def finished(run: Path) -> bool:
@@ -93,9 +101,9 @@ def main() -> None:
 
     from ecgmtl.data.paths import cache_dir, data_root, database_dir
     from ecgmtl.data.ptbxl import load_ptbxl, sliding_windows
-    from ecgmtl.tasks.twelve_lead.evaluate import NOT_COMPARABLE, _records_here
-    from ecgmtl.metrics import bootstrap_auc, multilabel_report
     from ecgmtl.deploy.runtime import OnnxModel
+    from ecgmtl.metrics import bootstrap_auc, multilabel_report
+    from ecgmtl.tasks.twelve_lead.evaluate import NOT_COMPARABLE, _records_here
 
     root = database_dir(data_root(None), "ptbxl")
     test = load_ptbxl(root, "test", 100, cache_dir(None))
@@ -112,15 +120,28 @@ def main() -> None:
         boot = bootstrap_auc(test.targets, [probs[k] for k in order], a.boot, seed=seed)
         for i, key in enumerate(order):
             meta = models[key].meta
-            rep = multilabel_report(test.targets, probs[key], meta["classes"], [meta["thresholds"][c] for c in meta["classes"]])
-            timing = [json.loads(x)["seconds"] for x in (runs[key] / "timing.jsonl").read_text().splitlines() if x.strip()]
-            rows.append({"seed": seed, "variant": key, "label": VARIANTS[key][0], "macro_auc": rep["macro_auc"],
-                         "macro_auc_interval": boot["models"][i]["macro_auc_interval"],
-                         "per_class_auc": {c: m["auc"] for c, m in rep["per_class"].items()}, "macro_f1": rep["macro_f1"],
-                         "diff_vs_single_task": boot["models"][i].get("macro_auc_diff_vs_first"),
-                         "violation_before_projection": raw_violation(runs[key], windows),  # fmt: skip
-                         "best_epoch": meta["epoch"], "seconds_per_epoch": float(np.median(timing)),
-                         "encoder": meta["model"]["encoder"]})  # fmt: skip
+            rep = multilabel_report(
+                test.targets, probs[key], meta["classes"], [meta["thresholds"][c] for c in meta["classes"]]
+            )
+            timing = [
+                json.loads(x)["seconds"] for x in (runs[key] / "timing.jsonl").read_text().splitlines() if x.strip()
+            ]
+            rows.append(
+                {
+                    "seed": seed,
+                    "variant": key,
+                    "label": VARIANTS[key][0],
+                    "macro_auc": rep["macro_auc"],
+                    "macro_auc_interval": boot["models"][i]["macro_auc_interval"],
+                    "per_class_auc": {c: m["auc"] for c, m in rep["per_class"].items()},
+                    "macro_f1": rep["macro_f1"],
+                    "diff_vs_single_task": boot["models"][i].get("macro_auc_diff_vs_first"),
+                    "violation_before_projection": raw_violation(runs[key], windows),
+                    "best_epoch": meta["epoch"],
+                    "seconds_per_epoch": float(np.median(timing)),
+                    "encoder": meta["model"]["encoder"],
+                }
+            )
     note = NOT_COMPARABLE.format(n=_records_here(root, 100))
     result = {"rows": rows, "test_records": len(test), "bootstrap": {"n_boot": a.boot, "level": 0.9}, "note": note}
     a.out.mkdir(parents=True, exist_ok=True)
@@ -134,22 +155,33 @@ def main() -> None:
 
 
 def format_table(result: dict) -> str:
-    lines = ["| model | seed | macro AUC [90% CI] | Δ AUC vs single-task [90% CI] (resamples above 0) | macro F1 | "
-             "p(NORM) + max p(other) > 1 before projection: windows (mean excess) | records (mean excess) | best epoch | "
-             "s / epoch (median, 2 cores) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "| model | seed | macro AUC [90% CI] | Δ AUC vs single-task [90% CI] (resamples above 0) | macro F1 | "
+        "p(NORM) + max p(other) > 1 before projection: windows (mean excess) | records (mean excess) | best epoch | "
+        "s / epoch (median, 2 cores) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
         lo, hi = r["macro_auc_interval"]
         d = r["diff_vs_single_task"]
-        diff = "baseline" if d is None else f"{d['mean']:+.3f} [{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}] ({100 * d['fraction_above_zero']:.0f}%)"
+        diff = (
+            "baseline"
+            if d is None
+            else f"{d['mean']:+.3f} [{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}] ({100 * d['fraction_above_zero']:.0f}%)"
+        )
         v = r["violation_before_projection"]
         viol = " | ".join(f"{100 * v[k]['rate']:.1f}% ({v[k]['mean_excess']:.4f})" for k in ("window", "record"))
-        lines.append(f"| {r['label']} | {r['seed']} | {r['macro_auc']:.3f} [{lo:.3f}, {hi:.3f}] | {diff} | {r['macro_f1']:.3f} | "
-                     f"{viol} | {r['best_epoch']} | {r['seconds_per_epoch']:.0f} |")  # fmt: skip
-    lines.append(f"\nPTB-XL fold 10, {result['test_records']} records; paired percentile bootstrap over records "
-                 f"({result['bootstrap']['n_boot']} resamples). {result['note'][0].upper() + result['note'][1:]}. "
-                 "After the hard projection in the exported graph the violation rate is 0 for every model. The soft penalty "
-                 "acts on training windows; the maximum over windows raises p(NORM) and the other classes together, so "
-                 "a record can break the rule when none of its windows does.")  # fmt: skip
+        lines.append(
+            f"| {r['label']} | {r['seed']} | {r['macro_auc']:.3f} [{lo:.3f}, {hi:.3f}] | {diff} | {r['macro_f1']:.3f} | "
+            f"{viol} | {r['best_epoch']} | {r['seconds_per_epoch']:.0f} |"
+        )
+    lines.append(
+        f"\nPTB-XL fold 10, {result['test_records']} records; paired percentile bootstrap over records "
+        f"({result['bootstrap']['n_boot']} resamples). {result['note'][0].upper() + result['note'][1:]}. "
+        "After the hard projection in the exported graph the violation rate is 0 for every model. The soft penalty "
+        "acts on training windows; the maximum over windows raises p(NORM) and the other classes together, so "
+        "a record can break the rule when none of its windows does."
+    )
     return "\n".join(lines)
 
 
