@@ -176,6 +176,8 @@ def test_gap_in_a_real_record_is_reported(tmp_path, tiny_onnx):
     assert any(s["start_s"] <= 21 and s["end_s"] >= 29 for s in doc["no_beat_segments"]), doc["no_beat_segments"]
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_uncertainty_weighting_trains_from_the_cli(tmp_path, cache):
     out = tmp_path / "unc"
     res = train_small(out, "119,209,223", "223", "weighting.name=uncertainty")

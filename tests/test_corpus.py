@@ -176,6 +176,7 @@ def corpus(tmp_path_factory):
     return src, build(src)
 
 
+@pytest.mark.physionet
 def test_a_corpus_of_broken_and_unusual_records(corpus, tmp_path):
     src, want = corpus
     out = tmp_path / "out"
@@ -222,6 +223,7 @@ def test_a_corpus_of_broken_and_unusual_records(corpus, tmp_path):
     assert by["multiseg"]["n_beats"] == pytest.approx(by["plain"]["n_beats"], abs=2)
 
 
+@pytest.mark.physionet
 @pytest.mark.parametrize("name", ["truncated_dat", "fs_text", "no_lead", "png_as_dat"])
 def test_single_broken_records_exit_3_with_one_line(name, corpus):
     res = run_cli("predict", corpus[0] / name, "--model", MODEL, "--device", "cpu")

@@ -19,6 +19,7 @@ def test_split_is_inter_patient():
         resolve_records("DS3")
 
 
+@pytest.mark.physionet
 @pytest.mark.parametrize("split,counts", [(DS1, DS1_COUNTS), (DS2, DS2_COUNTS)])
 def test_aami_counts_match_the_literature(split, counts, cache):
     ds = load_beats(MITDB, list(split), PreprocessConfig(), cache)
@@ -26,6 +27,7 @@ def test_aami_counts_match_the_literature(split, counts, cache):
     assert ds.windows.shape == (sum(counts.values()), 1, PreprocessConfig().window)
 
 
+@pytest.mark.physionet
 def test_cache_is_one_shard_per_record_and_preprocessing(cache):
     cfg = PreprocessConfig()
     a = load_beats(MITDB, ["100", "101"], cfg, cache)
@@ -41,6 +43,7 @@ def test_cache_is_one_shard_per_record_and_preprocessing(cache):
     assert len(set(cache.glob("mitdb-*")) - shards) == 2
 
 
+@pytest.mark.physionet
 def test_damaged_cache_file_is_rebuilt(tmp_path):
     cfg = PreprocessConfig()
     a = load_beats(MITDB, ["100"], cfg, tmp_path)
@@ -51,6 +54,7 @@ def test_damaged_cache_file_is_rebuilt(tmp_path):
     assert not list(tmp_path.glob(".mitdb-*"))  # no temporary folder left
 
 
+@pytest.mark.physionet
 def test_sharded_array_reads_rows_like_the_concatenated_array(cache):
     ds = load_beats(MITDB, ["100", "101", "103"], PreprocessConfig(), cache, margin=4, mmap=True)
     assert isinstance(ds.windows, ShardedArray) and isinstance(ds.windows.parts[0], np.memmap)
@@ -67,6 +71,7 @@ def test_sharded_array_reads_rows_like_the_concatenated_array(cache):
     np.testing.assert_array_equal(np.asarray(sub.windows), full[ds.record == "101"])
 
 
+@pytest.mark.physionet
 def test_processes_building_the_same_shards_at_once_agree(tmp_path):
     """torchrun ranks on a cold cache all build the same shards: each finishes, none is left half-written."""
     import subprocess

@@ -130,6 +130,8 @@ def test_precision_is_checked_before_training():
         check_config(load_config(ROOT / "configs" / "mitdb.yaml", ["train.precision=half"]))
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_bf16_autocast_and_compile_train_on_cpu(tmp_path, cache):
     """The GPU options run on the CPU too (bf16 autocast, torch.compile): a short run trains and records them."""
     out = tmp_path / "bf16"

@@ -44,6 +44,8 @@ def _state(run):
     return torch.load(run / "last.pt", weights_only=True)["train_state"]
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 @pytest.mark.parametrize("weighting", ["fixed", "uncertainty", "gradnorm", "pcgrad"])
 def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path, cache, weighting):
     """fp64 and a batch-independent norm (group) with dropout off, so that the only differences could be
@@ -70,6 +72,8 @@ def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path, cache, 
     assert run["world_size"] == 2
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_the_twelve_lead_task_trains_under_torchrun_as_in_one_process(tmp_path, cache):
     """The 12-lead task (sigmoid outputs, binary cross-entropy over the global batch, lead masking drawn for the
     global batch) with 2 processes equals 1 process: the same parameters and losses."""
@@ -87,6 +91,7 @@ def test_the_twelve_lead_task_trains_under_torchrun_as_in_one_process(tmp_path, 
     assert json.loads((runs[2] / "run.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.slow
 def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused(tmp_path, cache):
     res = torchrun(2, tmp_path / "x", "train.batch_size=255", f"data.cache_dir={cache}")
     assert res.returncode != 0
@@ -96,6 +101,8 @@ def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused(tmp_
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_memory_mapped_training_equals_in_memory_training(tmp_path, cache):
     """A dataset larger than data.memory_mb trains from the memory-mapped cache shards, batch by batch, with
     the same code and to the same parameters, bit for bit."""

@@ -71,6 +71,8 @@ def test_encoder_trains_a_step_and_exports_to_onnx_within_1e4(encoder, widths, t
             assert np.abs(a - b).max() <= 1e-4
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_a_transformer_trains_from_the_cli_on_mitdb_beats(tmp_path, cache):
     from conftest import train_small
 

@@ -64,6 +64,8 @@ def _popen(args: list[str], env: dict | None = None) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_same_seed_same_metrics_other_seed_not(reference, tmp_path):
     again = tmp_path / "again"
     assert run_cli(*train_args(again)).returncode == 0
@@ -76,6 +78,8 @@ def test_same_seed_same_metrics_other_seed_not(reference, tmp_path):
     assert run["seed"] == 0 and run["libraries"]["torch"] and run["data_fingerprint"]
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_sigkill_mid_epoch_and_again_mid_checkpoint_then_resume_matches_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
     proc = _popen(train_args(out))
@@ -103,6 +107,8 @@ def test_sigkill_mid_epoch_and_again_mid_checkpoint_then_resume_matches_uninterr
     assert (out / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_sigkill_during_a_checkpoint_write_then_resume(reference, tmp_path):
     out = tmp_path / "killed-writing"
     # The second write of last.pt (end of epoch 2) dies after its temporary file, before the rename.
@@ -118,6 +124,8 @@ def test_sigkill_during_a_checkpoint_write_then_resume(reference, tmp_path):
     assert_same_params(final_params(out), final_params(reference))
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_nan_in_one_task_loss_is_skipped_then_stops_cleanly(tmp_path, capsys):
     from ecgmtl.config import load_config
     from ecgmtl.errors import TrainingStopped
@@ -185,6 +193,8 @@ def test_output_folder_that_cannot_be_written(tmp_path, where):
     assert not out.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_resume_with_another_config_and_reuse_of_a_run_folder_are_refused(reference):
     before = {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file()}
     res = run_cli("train", "--resume", reference, "--config", CONFIG, *SMALL, "--set", "train.lr=0.1")
@@ -194,6 +204,7 @@ def test_resume_with_another_config_and_reuse_of_a_run_folder_are_refused(refere
     assert {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file()} == before
 
 
+@pytest.mark.physionet
 def test_altered_cache_file_is_rebuilt_not_trusted(tmp_path):
     import numpy as np
     from conftest import MITDB

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import wfdb
 from conftest import MITDB, ROOT, run_cli
 
@@ -17,6 +18,7 @@ def _copy(name, dst):
         shutil.copy(MITDB / f"{name}.{ext}", dst / f"{name}.{ext}")
 
 
+@pytest.mark.physionet
 def test_annotation_file_reads_back_and_matches_the_json_beat_for_beat(tmp_path):
     _copy("208", tmp_path)  # many V and F beats
     out = tmp_path / "out"
@@ -51,6 +53,7 @@ def test_annotation_file_reads_back_and_matches_the_json_beat_for_beat(tmp_path)
     assert not list(out.glob(".*"))  # no temporary file left behind
 
 
+@pytest.mark.physionet
 def test_a_folder_of_records_with_a_broken_one(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -90,6 +93,7 @@ def test_doctor_says_what_runs_here():
     assert "onnxruntime providers" in text and "CUDA:" in text
 
 
+@pytest.mark.physionet
 def test_records_with_the_same_name_in_two_folders_are_refused(tmp_path):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()

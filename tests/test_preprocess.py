@@ -52,6 +52,7 @@ def test_windows_are_padded_at_the_edges():
     np.testing.assert_array_equal(w, [[0, 0, 0, 1, 2], [7, 8, 9, 0, 0]])
 
 
+@pytest.mark.physionet
 def test_detector_finds_record_100_beats():
     """The detector's real-data threshold (wfdb-python holds its own to Se > 0.99 on record 100)."""
     cfg = PreprocessConfig()
@@ -64,6 +65,7 @@ def test_detector_finds_record_100_beats():
     assert len(peaks) < 1.01 * len(ref)
 
 
+@pytest.mark.physionet
 def test_extract_beats_shapes_and_template_channel():
     cfg = PreprocessConfig(template_channel=True)
     rec = read_record(MITDB / "100")
@@ -73,6 +75,7 @@ def test_extract_beats_shapes_and_template_channel():
     assert np.abs(b.windows[:, 0, cfg.pre]).mean() == pytest.approx(1.0, abs=0.35)  # R amplitude scaled to ~1
 
 
+@pytest.mark.physionet
 @pytest.mark.parametrize("name", ["105", "203", "232"])  # noisy, irregular, pauses
 def test_detector_gives_neurokit2s_peaks_exactly(name):
     import neurokit2 as nk
@@ -88,6 +91,7 @@ def test_detector_gives_neurokit2s_peaks_exactly(name):
     assert np.array_equal(gradient_qrs_peaks(x, cfg.fs), np.asarray(info["ECG_R_Peaks"]))
 
 
+@pytest.mark.physionet
 def test_predict_does_not_import_neurokit2_torch_or_sklearn():  # wfdb brings pandas, unavoidably
     import subprocess
     import sys

@@ -19,6 +19,7 @@ from ecgmtl.errors import RecordError
 PTBXL = DATA / "ptbxl"
 
 
+@pytest.mark.physionet
 def test_superdiagnostic_targets_follow_scp_statements():
     classes = diagnostic_classes(PTBXL)
     assert classes["IMI"] == "MI" and classes["NORM"] == "NORM" and classes["LVH"] == "HYP"
@@ -31,6 +32,7 @@ def test_superdiagnostic_targets_follow_scp_statements():
     assert set(x for r in recs for x in r.labels) == set(SUPERCLASSES)
 
 
+@pytest.mark.physionet
 def test_strat_folds_make_the_three_splits():
     recs, left = read_table(PTBXL)
     by = {s: [r for r in recs if r.fold in f] for s, f in FOLDS.items()}
@@ -39,6 +41,7 @@ def test_strat_folds_make_the_three_splits():
     assert {r.fold for r in by["val"]} == {9} and {r.fold for r in by["test"]} == {10}
 
 
+@pytest.mark.physionet
 def test_a_split_loads_in_millivolts_in_lead_order_and_comes_back_from_the_cache(tmp_path):
     ds = load_ptbxl(PTBXL, "test", 100, tmp_path)
     assert ds.signals.shape == (len(ds), 12, 1000) and ds.signals.dtype == np.float32
@@ -59,6 +62,7 @@ def test_a_split_loads_in_millivolts_in_lead_order_and_comes_back_from_the_cache
     np.testing.assert_array_equal(load_ptbxl(PTBXL, "test", 100, tmp_path).targets, ds.targets)
 
 
+@pytest.mark.physionet
 def test_500_hz_where_the_files_exist():
     recs, left = read_table(PTBXL, 500)
     assert 0 < len(recs) <= 100 and left["no_signal_files"] > 1000

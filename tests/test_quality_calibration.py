@@ -35,6 +35,7 @@ def test_ece_of_a_perfectly_calibrated_and_of_an_overconfident_model():
     assert expected_calibration_error(np.array([[1.0, 0.0]] * 1000), labels) == pytest.approx(0.2)
 
 
+@pytest.mark.physionet
 def test_segment_checks_on_a_real_lead():
     rec = wfdb.rdrecord(str(MITDB / "100"), channels=[0])
     fs = 360.0
@@ -88,6 +89,7 @@ def test_the_shipped_model_carries_calibration_and_quality_thresholds():
     assert q["records"] == meta["val_records"] and q["max_recon_rmse"] > 0 and -1 <= q["min_template_corr"] < 1
 
 
+@pytest.mark.physionet
 def test_noisy_segments_are_gated_and_clean_ones_are_not():
     """NSTDB muscle artifact at 0 dB (nst's SNR) on two DS2 records, in alternating minutes."""
     import noise_gating
@@ -97,6 +99,7 @@ def test_noisy_segments_are_gated_and_clean_ones_are_not():
     assert res["unclassified_share_clean_stretches"] <= 0.05 and res["unclassified_share_no_noise"] <= 0.05
 
 
+@pytest.mark.physionet
 def test_a_flat_record_is_unclassified_not_forced_into_a_class(tmp_path):
     rec = wfdb.rdrecord(str(MITDB / "100"), channels=[0])
     x = rec.p_signal[: 120 * 360, 0].copy()

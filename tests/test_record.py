@@ -7,6 +7,7 @@ from ecgmtl.errors import RecordError
 from ecgmtl.io.record import read_record, select_lead
 
 
+@pytest.mark.physionet
 @pytest.mark.parametrize("form", ["100", "100.dat", "100.hea"])
 def test_any_form_of_the_name_reads_the_same_record(form):
     rec = read_record(MITDB / form)
@@ -16,12 +17,14 @@ def test_any_form_of_the_name_reads_the_same_record(form):
     assert abs(float(np.median(rec.signal[:, 0]))) < 1.0  # mV, not ADC units
 
 
+@pytest.mark.physionet
 def test_lead_chosen_by_name_even_when_swapped():
     rec = read_record(MITDB / "114")  # V5 first, MLII second
     assert rec.leads[1] == "MLII"
     np.testing.assert_array_equal(select_lead(rec, "MLII"), rec.signal[:, 1])
 
 
+@pytest.mark.physionet
 def test_missing_lead_is_refused():
     rec = read_record(MITDB / "102", annotations=False)  # V5 and V2: no MLII
     with pytest.raises(RecordError, match="no lead MLII"):

@@ -157,6 +157,8 @@ SOFT_REC = "{output: reconstruction, kind: soft, lower: -1.0, upper: 1.2, coef: 
 SOFT_P = "{output: probabilities, kind: soft, lower: 0.01, classes: [S, V], coef: 5.0}"
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 @pytest.mark.parametrize(
     "name, sets",
     [
@@ -185,6 +187,8 @@ def test_each_option_trains_from_the_cli(name, sets, tmp_path):
         assert rows[-1]["penalty"] > 0 and len(rows[-1]["val"]["constraints"]) == 3
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_hard_probability_bound_is_in_the_exported_graph_and_holds_on_ds2(tmp_path):
     out = tmp_path / "hard"
     res = train_small(out, "119,223", "223", f"constraints=[{{output: reconstruction, kind: hard}}, {HARD_N}]")
@@ -222,6 +226,8 @@ baseline: {{sharing: none}}
 """
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 def test_study_runs_a_grid_over_seeds_writes_the_table_and_resumes(tmp_path):
     study = tmp_path / "study.yaml"
     study.write_text(STUDY.format(base=ROOT / "configs" / "mitdb.yaml"))

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import wfdb
 from conftest import MITDB, ROOT, run_cli
 
@@ -18,6 +19,7 @@ def test_shipped_model_and_card_exist():
         assert must in card
 
 
+@pytest.mark.physionet
 def test_ds2_figures():
     res = run_cli("evaluate", "--model", MODEL, "--split", "DS2", "--json", "--device", "cpu")
     assert res.returncode == 0, res.stderr
@@ -30,6 +32,7 @@ def test_ds2_figures():
     assert hard and all(c["violation_rate"] == 0.0 for c in hard)  # hard constraints hold on every DS2 beat
 
 
+@pytest.mark.physionet
 def test_predict_record_200_without_its_annotations(tmp_path):
     # Copy the record without its .atr, so the prediction cannot use the annotations.
     for ext in ("hea", "dat"):

@@ -59,6 +59,7 @@ def toy_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]
     return run, trained, json.loads(res.stdout)
 
 
+@pytest.mark.slow
 def test_train_and_export(toy_run):
     run, trained, exported = toy_run
     assert trained["metric"] == "macro_f1" and trained["best_epoch"] in (2, 3)
@@ -78,6 +79,7 @@ def test_train_and_export(toy_run):
     assert meta["epochs"] == 3 and meta["val"]["macro_f1"] == pytest.approx(trained["best_val_macro_f1"])
 
 
+@pytest.mark.slow
 def test_predict_one_record(toy_run, tmp_path: Path):
     run, _, _ = toy_run
     rec = write_record(tmp_path, "square1", kind=1, seed=1)
@@ -95,6 +97,7 @@ def test_predict_one_record(toy_run, tmp_path: Path):
     assert res.returncode == 3 and "--csv: not written by toy" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 def test_predict_folder(toy_run, tmp_path: Path):
     """Several records: one line each (format_prediction) and summary.csv (summary_csv); both classes found."""
     run, _, _ = toy_run
@@ -110,6 +113,7 @@ def test_predict_folder(toy_run, tmp_path: Path):
     assert all(r["status"] == "ok" for r in rows.values())
 
 
+@pytest.mark.slow
 def test_evaluate(toy_run):
     run, _, _ = toy_run
     res = toy("evaluate", "--model", run / "model.onnx", "--json")

@@ -62,6 +62,7 @@ def test_hide_leads_hides_one_to_most_leads_in_the_asked_fraction():
     assert torch.equal(y[hidden == 0], x[hidden == 0])
 
 
+@pytest.mark.physionet
 def test_limb_leads_follow_from_any_two_by_the_identities():
     rec = wfdb.rdrecord(str(RECORD))
     leads = [n.upper() for n in rec.sig_name]
@@ -202,6 +203,7 @@ def test_bad_ptbxl_configs_fail_in_one_line(tmp_path):
         assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (bad, res.stderr)
 
 
+@pytest.mark.physionet
 def test_shipped_12_lead_model_is_picked_from_the_lead_set(tmp_path):
     model = ROOT / "models" / "ptbxl-xresnet1d.onnx"
     if not model.is_file():

@@ -87,6 +87,8 @@ def test_dbmtl_balances_gradient_magnitudes_of_losses_at_different_scales():
     assert W.grad.tolist() == pytest.approx([4.0, 4.0], rel=1e-6)  # each task contributes norm 4
 
 
+@pytest.mark.slow
+@pytest.mark.physionet
 @pytest.mark.parametrize("name", sorted(WEIGHTINGS.names()))
 def test_every_weighting_trains_from_the_cli(name, tmp_path):
     out = tmp_path / name
