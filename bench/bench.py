@@ -19,17 +19,14 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # ecgmtl from this checkout, installed or not
-RECORD = ROOT.parent / "shared" / "physionet" / "mitdb" / "100"
-MODEL = ROOT / "models" / "mitdb-resnet1d.onnx"
+from bench_common import MODEL, RECORD, ROOT, _peak_mb, _per_call, _random_deployable, _timed, _train_rate, _trainer
+from bench_gpu import part_gpu_onnx, part_gpu_predict, part_gpu_torch, part_gpu_train
 
 
 def _child(part: str, args: argparse.Namespace) -> dict:
@@ -38,10 +35,6 @@ def _child(part: str, args: argparse.Namespace) -> dict:
     if out.returncode != 0:  # recorded, and the other parts still run; main() exits non-zero at the end
         return {"error": "\n".join(out.stderr.strip().splitlines()[-3:])}
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def part_stages(args) -> dict:
@@ -93,23 +86,6 @@ def part_onnx(args) -> dict:
     }
 
 
-def _random_deployable(n: int):
-    """The shipped model's graph (same architecture and wrapper) with random weights, and n random inputs."""
-    import onnx
-    import torch
-
-    from ecgmtl.models import ModelConfig, build_model
-    from ecgmtl.tasks.beats.export import Deployable
-
-    meta = json.loads(onnx.load(str(MODEL)).metadata_props[0].value)
-    model = build_model(
-        ModelConfig(**meta["model"]), meta["inputs"]["x"][1], len(meta["rr_features"]), len(meta["classes"])
-    )
-    wrapper = Deployable(model.eval(), {**meta, "recon_bounds": [-10, 10]}).eval()
-    _, c, w = meta["inputs"]["x"]
-    return wrapper, torch.randn(n, c, w) * 0.3, torch.tensor(meta["rr_mean"]).repeat(n, 1)
-
-
 def part_torch(args) -> dict:
     import torch
 
@@ -126,45 +102,6 @@ def part_torch(args) -> dict:
     }
 
 
-def _trainer(device: str, *overrides: str):
-    """The default model's trainer (configs/mitdb.yaml) on real MIT-BIH training beats; nothing is written."""
-    from ecgmtl.config import load_config
-    from ecgmtl.train.loop import Trainer
-
-    cfg = load_config(ROOT / "configs" / "mitdb.yaml", [f"train.device={device}", "train.threads=0", *overrides])
-    return Trainer(cfg, ROOT / "runs" / "bench-unused", progress=False)
-
-
-def _train_rate(tr, steps: int, with_data: bool, warmup: int = 5) -> float:
-    """Windows per second through the trainer's own joint-training step (forward, losses, backward, optimizer,
-    finiteness checks), with each batch drawn and shifted from the training arrays (`with_data`) or one batch
-    drawn once and reused (the step alone)."""
-    import torch
-
-    idx = tr._epoch_indices()
-    bs = tr.cfg.train.batch_size
-
-    def batch(part):  # indices and jitter to the device, then the windows, as an epoch does
-        return tr._batch(*tr._on_device([(part, tr._jitter(len(part)))])[0])
-
-    fixed = batch(idx[:bs])
-    scales = {"classification": 1.0, "reconstruction": 0.5}
-
-    def one(i: int) -> None:
-        s = (i * bs) % (len(idx) - bs)
-        tr._step(1, *(batch(idx[s : s + bs]) if with_data else fixed), scales)
-
-    sync = torch.cuda.synchronize if tr.device.type == "cuda" else (lambda: None)
-    for i in range(warmup):
-        one(i)
-    sync()
-    t0 = time.perf_counter()
-    for i in range(steps):
-        one(i)
-    sync()
-    return bs * steps / (time.perf_counter() - t0)
-
-
 def part_train(args) -> dict:
     import torch
 
@@ -175,139 +112,6 @@ def part_train(args) -> dict:
         "batch": tr.cfg.train.batch_size,
         "threads": torch.get_num_threads(),
         "peak_mb": _peak_mb(),
-    }
-
-
-def part_gpu_train(args) -> dict:
-    """Training on the GPU: fp32 and bf16 autocast, torch.compile, a larger batch; with and without drawing
-    the batches, so that the data pipeline's share shows."""
-    import torch
-
-    rows = {}
-    for label, overrides in [
-        ("fp32", ["train.precision=fp32"]),
-        ("bf16", ["train.precision=bf16"]),
-        ("bf16_compiled", ["train.precision=bf16", "train.compile=true"]),
-        ("bf16_batch2048", ["train.precision=bf16", "train.batch_size=2048"]),
-    ]:
-        tr = _trainer("cuda", *overrides)
-        torch.cuda.reset_peak_memory_stats()
-        rows[label] = {
-            "windows_per_s": _train_rate(tr, 200, True, warmup=20),
-            "step_only_windows_per_s": _train_rate(tr, 200, False, warmup=5),
-            "batch": tr.cfg.train.batch_size,
-            "data_on_device": tr.data_device == tr.device,
-            "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20,
-        }
-        del tr
-    return {"runs": rows, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
-
-
-def _real_beats(record: Path, meta: dict):
-    from ecgmtl.io.record import read_record, select_lead
-    from ecgmtl.signal.preprocess import extract_beats
-    from ecgmtl.tasks.beats.predict import preprocess_config
-
-    pcfg = preprocess_config(meta)
-    rec = read_record(record, annotations=False)
-    return extract_beats(select_lead(rec, pcfg.lead), rec.fs, pcfg)
-
-
-def part_gpu_onnx(args) -> dict:
-    """onnxruntime's CUDA provider: throughput of the FP32 and FP16 files (host arrays in and out, as
-    `ecgmtl predict` calls it), and their agreement with FP32 on the CPU on a real record's beats."""
-    import tempfile
-
-    import numpy as np
-
-    from ecgmtl.deploy.fp16 import export_fp16
-    from ecgmtl.deploy.runtime import OnnxModel
-
-    fp16 = Path(tempfile.mkdtemp()) / "model.fp16.onnx"
-    check = export_fp16(args.model, fp16)
-    cpu = OnnxModel(args.model, device="cpu")
-    beats = _real_beats(args.record, cpu.meta)
-    p_cpu, r_cpu = cpu.run(beats.windows, beats.rr)
-    out = {"fp16_export_check": check["max_abs_diff_vs_fp32"], "beats": len(beats.windows)}
-    for label, path in (("fp32", args.model), ("fp16", fp16)):
-        m = OnnxModel(path, device="cuda")
-        p, r = m.run(beats.windows, beats.rr)
-        x = np.tile(beats.windows, (65536 // len(beats.windows) + 1, 1, 1))[:65536]
-        rr = np.tile(beats.rr, (65536 // len(beats.rr) + 1, 1))[:65536]
-        m.run(x[:8192], rr[:8192], batch=8192)
-        best = min(_timed(lambda: m.run(x, rr, batch=8192)) for _ in range(3))
-        one = _per_call(lambda i: m.session.run(None, {"x": x[i : i + 1], "rr": rr[i : i + 1]}), 300)
-        b256 = _per_call(lambda i: m.session.run(None, {"x": x[:256], "rr": rr[:256]}), 100)
-        out[label] = {
-            "provider": m.provider,
-            "beats_per_s_batch8192": len(x) / best,
-            "batch1_ms": 1000 * one,
-            "batch256_ms": 1000 * b256,
-            "max_abs_diff_vs_cpu_fp32": {
-                "probabilities": float(np.abs(p - p_cpu).max()),
-                "reconstruction": float(np.abs(r - r_cpu).max()),
-            },
-            "same_class_share": float((p.argmax(1) == p_cpu.argmax(1)).mean()),
-        }
-    return out
-
-
-def part_gpu_torch(args) -> dict:
-    import torch
-
-    wrapper, x, rr = _random_deployable(8192)
-    wrapper, x, rr = wrapper.cuda(), x.cuda(), rr.cuda()
-    res = {}
-    with torch.inference_mode():
-        for n in (1, 256, 8192):
-            wrapper(x[:n], rr[:n])
-            torch.cuda.synchronize()
-            calls = 300 if n == 1 else 50
-            per = _per_call(lambda i: wrapper(x[:n], rr[:n]), calls)
-            torch.cuda.synchronize()
-            res[f"batch{n}_ms"] = 1000 * per
-    return res
-
-
-def part_gpu_predict(args) -> dict:
-    """`ecgmtl predict --device cuda` against `--device cpu`, whole process, and their agreement."""
-    res = {}
-    for dev in ("cpu", "cuda"):
-        walls = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "ecgmtl",
-                    "predict",
-                    str(args.record),
-                    "--model",
-                    str(args.model),
-                    "--json",
-                    "--device",
-                    dev,
-                ],
-                capture_output=True,
-                cwd=ROOT,
-            )
-            walls.append(time.perf_counter() - t0)
-            assert out.returncode == 0, out.stderr[-500:]
-        res[dev] = {"wall_s_min": min(walls), "json": json.loads(out.stdout)}
-    a, b = res["cpu"].pop("json"), res["cuda"].pop("json")
-    diff = max(
-        abs(pa - pb)
-        for x, y in zip(a["beats"], b["beats"])
-        for pa, pb in zip(x["probabilities"].values(), y["probabilities"].values())
-    )
-    return {
-        **res,
-        "provider": b["provider"],
-        "beats": a["n_beats"],
-        "same_beats": a["n_beats"] == b["n_beats"],
-        "max_abs_prob_diff": diff,
-        "same_labels": [x["class"] for x in a["beats"]] == [y["class"] for y in b["beats"]],
     }
 
 
@@ -334,19 +138,6 @@ def part_cli(args) -> dict:
         walls.append(time.perf_counter() - t0)
         assert out.returncode == 0, out.stderr[-500:]
     return {"wall_s_min": min(walls), "wall_s_median": statistics.median(walls), "runs": len(walls)}
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def _per_call(fn, n: int) -> float:
-    t0 = time.perf_counter()
-    for i in range(n):
-        fn(i)
-    return (time.perf_counter() - t0) / n
 
 
 PARTS = {

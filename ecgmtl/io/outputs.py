@@ -25,13 +25,3 @@ def find_records(paths: list[Path]) -> list[Path]:
                 seen.add(key)
                 out.append(q)
     return out
-
-
-CLASS_COLOURS = {
-    "N": "#2b8a3e",
-    "S": "#1c7ed6",
-    "V": "#e03131",
-    "F": "#f08c00",
-    "Q": "#7048e8",
-    "unclassified": "#868e96",
-}
