@@ -67,7 +67,7 @@ def _train_rate(tr, steps: int, with_data: bool, warmup: int = 5) -> float:
     bs = tr.cfg.train.batch_size
 
     def batch(part):  # indices and jitter to the device, then the windows, as an epoch does
-        return tr._batch(*tr._on_device([(part, tr._jitter(len(part)))])[0])
+        return tr._batch(*tr._on_device([(part, tr._shifts(len(part)))])[0])
 
     fixed = batch(idx[:bs])
     scales = {"classification": 1.0, "reconstruction": 0.5}

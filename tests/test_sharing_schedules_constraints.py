@@ -107,7 +107,7 @@ def test_sharing_modes():
     assert soft.sharing_penalty().item() == 0.0 and soft.encoder_distance() == 0.0  # same start
     with torch.no_grad():
         next(soft.encoders[C].parameters()).add_(0.1)  # the stem convolution: 16 x 1 x 7 weights
-    assert float(soft.sharing_penalty()) == pytest.approx(0.5 * 112 * 0.01, rel=1e-5)
+    assert float(soft.sharing_penalty().detach()) == pytest.approx(0.5 * 112 * 0.01, rel=1e-5)
     assert none.sharing_penalty() is None
     out = none(x, rr)
     out["logits"].sum().backward()  # classification alone reaches only its own encoder

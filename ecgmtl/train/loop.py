@@ -48,7 +48,7 @@ class Trainer(TrainerState):
         self.task = get_task(cfg.task)
         data = self.task.setup(cfg, ctx)  # the task keeps its validation data
         self.meta, self.window, self.max_shift = data.meta, data.window, data.max_shift
-        windows, rr_std, labels = data.windows, data.features, data.labels
+        windows, features, labels = data.windows, data.features, data.labels
         dev = self.device
         # fp64 (for numerical checks, e.g. that torch.distributed training equals one process) keeps the
         # weights and the training arrays in float64; otherwise they are float32.
@@ -57,7 +57,7 @@ class Trainer(TrainerState):
         # Otherwise the arrays live on the device when they fit in half its free memory, else in pinned host
         # memory, each batch copied over.
         self.mapped = windows.nbytes > memory_budget(cfg.data.memory_mb)
-        nbytes = windows.nbytes + rr_std.nbytes
+        nbytes = windows.nbytes + features.nbytes
         self.data_device = dev if not self.mapped and fits_on_device(dev, nbytes) else torch.device("cpu")
         pin = self.data_device != dev
         self.x = (
@@ -65,7 +65,7 @@ class Trainer(TrainerState):
             if self.mapped
             else host(torch.from_numpy(np.asarray(windows)), pin).to(self.data_device, self.dtype)
         )
-        self.rr = host(torch.from_numpy(rr_std), pin).to(self.data_device, self.dtype)
+        self.features = host(torch.from_numpy(features), pin).to(self.data_device, self.dtype)
         self.y = host(torch.from_numpy(labels), pin).to(self.data_device)
         if labels.dtype.kind == "f":  # multi-label targets: in the loss's precision
             self.y = self.y.to(self.dtype)
@@ -85,7 +85,7 @@ class Trainer(TrainerState):
         n_classes = len(self.meta["classes"])
         self.projection = HardProjection(self.meta["constraints"], n_classes).to(self.device)
         self.soft_outputs = {c["output"] for c in self.meta["constraints"] if c["kind"] == "soft"}
-        self.model = build_model(cfg.model, self.meta["in_leads"], rr_std.shape[1], n_classes).to(dev, self.dtype)
+        self.model = build_model(cfg.model, self.meta["in_leads"], features.shape[1], n_classes).to(dev, self.dtype)
         if ctx.active:
             self._prepare_distributed()
         # With train.ema_decay > 0, validation and checkpoints use a moving average of the weights.
@@ -144,15 +144,15 @@ class Trainer(TrainerState):
         return self.task.epoch_indices(self.labels_np, self.rng, self.cfg, shuffle)
 
     def _batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """This rank's (beat indices, jitter) per step. One process: the epoch's order, batch_size at a time,
-        jitter drawn with the batch. Under torch.distributed: the kept beats ordered by a DistributedSampler
-        (set_epoch), and the jitter of each global batch drawn on every rank; each rank takes its part."""
+        """This rank's (item indices, crop shifts) per step. One process: the epoch's order, batch_size at a time,
+        shifts drawn with the batch. Under torch.distributed: the epoch's items ordered by a DistributedSampler
+        (set_epoch), and the shifts of each global batch drawn on every rank; each rank takes its part."""
         if not self.ctx.active:
             idx = self._epoch_indices()
             bs = self.cfg.train.batch_size
-            # the jitter drawn batch by batch, as the batches come (the generator's sequence is unchanged)
+            # the shifts drawn batch by batch, as the batches come (the generator's sequence is unchanged)
             parts = [idx[s : s + bs] for s in range(0, len(idx), bs)]
-            return [(part, self._jitter(len(part))) for part in parts]
+            return [(part, self._shifts(len(part))) for part in parts]
         from torch.utils.data import DistributedSampler
 
         kept = self._epoch_indices(shuffle=False)
@@ -169,17 +169,17 @@ class Trainer(TrainerState):
         out, b, w = [], self.local_batch, self.ctx.world
         for s in range(0, len(mine), b):
             part = mine[s : s + b]
-            shift = self._jitter(len(part) * w)  # the global batch's
+            shift = self._shifts(len(part) * w)  # the global batch's
             out.append((part, shift[self.ctx.rank :: w]))
         return out
 
-    def _jitter(self, n: int) -> np.ndarray:
+    def _shifts(self, n: int) -> np.ndarray:
         return self.rng.integers(0, self.max_shift + 1, size=n)
 
     def _on_device(
         self, batches: list[tuple[np.ndarray, np.ndarray]]
     ) -> list[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-        """The epoch's indices and jitter copied to the devices in one transfer each, not one per batch (a copy
+        """The epoch's indices and shifts copied to the devices in one transfer each, not one per batch (a copy
         from pageable memory waits for the GPU)."""
         if not batches:
             return []
@@ -190,13 +190,13 @@ class Trainer(TrainerState):
 
     def _batch(self, idx: np.ndarray, i: torch.Tensor, shift: torch.Tensor):
         """Windows randomly shifted by up to `max_shift` samples (the detector's offset at prediction). `i` and
-        `shift`: idx and its jitter on the devices (see _on_device)."""
+        `shift`: idx and its shifts on the devices (see _on_device)."""
         dev = self.device
         x = torch.from_numpy(self.x[idx]).to(dev, self.dtype) if self.mapped else self.x[i].to(dev, non_blocking=True)
-        rr, y = (a[i].to(dev, non_blocking=True) for a in (self.rr, self.y))
+        features, y = (a[i].to(dev, non_blocking=True) for a in (self.features, self.y))
         cols = shift[:, None, None] + torch.arange(self.window, device=dev)[None, None, :]
         x = torch.gather(x, 2, cols.expand(-1, x.shape[1], -1))
-        return x, rr, y
+        return x, features, y
 
     def run_epoch(self, epoch: int) -> dict:
         from tqdm import tqdm
@@ -213,9 +213,9 @@ class Trainer(TrainerState):
         for step, (idx, i, shift) in enumerate(bar):
             for group in self.opt.param_groups:
                 group["lr"] = self.cfg.train.lr * lr_factor(self.cfg.schedule, epoch, step, len(batches))
-            x, rr, y = self._batch(idx, i, shift)
+            x, features, y = self._batch(idx, i, shift)
             for scales in step_groups(self.cfg.schedule, batch_tasks(self.cfg.schedule, epoch, step)):
-                done = self._step(epoch, x, rr, y, scales)
+                done = self._step(epoch, x, features, y, scales)
                 if done is None:
                     skipped += 1
                     continue
@@ -240,12 +240,12 @@ class Trainer(TrainerState):
             row["encoder_distance"] = self.model.encoder_distance()
         return row
 
-    def _step(self, epoch: int, x: torch.Tensor, rr: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
+    def _step(self, epoch: int, x: torch.Tensor, features: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
         """One forward, backward and optimizer step on the tasks in `scales`; returns the task losses and the
         penalty (soft sharing + soft constraints) as float64 tensors on the device, or None where the step was
         skipped."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.net(self.task.model_input(x, self.cfg, self.ctx), rr)
+            out = self.net(self.task.model_input(x, self.cfg, self.ctx), features)
         out = {k: v.to(self.dtype) for k, v in out.items()}  # the losses (and penalties) in fp32 (or fp64)
         losses = self._losses(out, x, y, scales)
         values = torch.stack([losses[t].detach() for t in scales])
