@@ -10,6 +10,7 @@ from ecgmtl.cli import data
 from ecgmtl.cli.doctor import doctor
 from ecgmtl.cli.evaluate import evaluate
 from ecgmtl.cli.export import export
+from ecgmtl.cli.holter import holter
 from ecgmtl.cli.predict import predict
 from ecgmtl.cli.study import study
 from ecgmtl.cli.train import train
@@ -44,6 +45,7 @@ app.command()(train)
 app.command()(export)
 app.command()(evaluate)
 app.command()(predict)
+app.command()(holter)
 app.command()(study)
 app.command()(doctor)
 app.add_typer(data.app, name="data")

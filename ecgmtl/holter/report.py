@@ -1,0 +1,119 @@
+"""The Holter report of a long recording: the beat model's beats (detected, classified, quality-gated, as
+`ecgmtl predict` gives them) summed up as the ACC/AHA 1999 and ISHNE-HRS 2017 guidelines and Holter systems
+report them: recording and analysable time, heart rate (min / mean / max with times, hourly), ventricular and
+supraventricular ectopy, pauses, HRV on NN intervals, and the urgent findings first.
+
+Segments the quality gate failed as a whole are excluded (noise is not a pause, and breaks runs); stretches in
+which no beat was detected are not: a real asystole must be reported as a pause.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ecgmtl.deploy.runtime import OnnxModel
+from ecgmtl.errors import ModelError, RecordError
+from ecgmtl.holter.events import EventOptions, clock, summarise
+from ecgmtl.holter.hrv import time_domain
+from ecgmtl.io.atomic import atomic_path
+from ecgmtl.tasks.base import PredictOptions
+
+FORMAT = "ecgmtl-holter/1"
+
+
+def holter_report(
+    model: OnnxModel, path: str | os.PathLike, opts: EventOptions = EventOptions(), lead: str | None = None
+) -> tuple[dict, dict]:
+    """(the report, the beat prediction it was made from) for one record; RecordError / ModelError in one line."""
+    from ecgmtl.deploy.predict import predict_record
+    from ecgmtl.tasks.registry import task_for_meta
+
+    if task_for_meta(model.meta).name != "beats":
+        raise ModelError(
+            f"{model.path} is a {task_for_meta(model.meta).description} model; a Holter report needs "
+            "a beat model (the default, or --model with one)"
+        )
+    result = predict_record(model, path, PredictOptions(lead=lead))
+    return report_from_beats(result, opts), result
+
+
+def report_from_beats(result: dict, opts: EventOptions = EventOptions()) -> dict:
+    """The report of a beat prediction (ecgmtl.tasks.beats.predict): its beats' times and classes, and the
+    segments its quality gate failed."""
+    times = [b["time_s"] for b in result["beats"]]
+    labels = [b["class"] for b in result["beats"]]
+    noisy = [(s["start_s"], s["end_s"]) for s in result["quality"]["failed_segments"]]
+    events = summarise(times, labels, opts, exclude=noisy)
+    duration = float(result["record"]["duration_s"])
+    lost = min(events["excluded_s"], duration)
+    return {
+        "format": FORMAT,
+        "record": result["record"],
+        "model": result["model"],
+        "provider": result["provider"],
+        "recording": {
+            "duration_s": duration,
+            "analysable_s": round(duration - lost, 3),
+            "lost_to_noise_s": round(lost, 3),
+            "noisy_segments": len(noisy),
+            "unclassified_beats": result["quality"]["unclassified_beats"],
+        },
+        "urgent": events.pop("urgent"),
+        **events,
+        "hrv": time_domain(times, labels, exclude=noisy),
+        "hrv_definitions": "ESC/NASPE Task Force 1996 on NN intervals (both beats N, 0.3-2.0 s); SD with ddof=1",
+    }
+
+
+def write_report(report: dict, out_dir: Path) -> Path:
+    """OUT/<record>.holter.json, written to a temporary name and renamed (no half-written report)."""
+    path = Path(out_dir) / f"{report['record']['name']}.holter.json"
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(report, indent=1))
+    except OSError as e:
+        raise RecordError(f"cannot write the Holter report into {out_dir} ({e.strerror or e})") from None
+    return path
+
+
+def format_report(r: dict) -> str:
+    """One screen: urgent findings first, then the figures a cardiologist reads first."""
+    rec, hr, v, s, p = r["recording"], r["heart_rate"], r["ventricular"], r["supraventricular"], r["pauses"]
+    h = r["hrv"]
+    lines = [
+        f"Holter report: {r['record']['name']} ({rec['duration_s'] / 3600:.2f} h; analysable "
+        f"{rec['analysable_s'] / 3600:.2f} h, {rec['lost_to_noise_s'] / 60:.1f} min lost to noise)"
+    ]
+    lines += [f"URGENT: {u}" for u in r["urgent"]] or ["urgent findings: none"]
+    lines.append(f"beats: {r['beats']['total']} ({', '.join(f'{c} {n}' for c, n in r['beats']['by_class'].items())})")
+
+    def at(key: str) -> str:
+        bpm = hr.get(f"{key}_bpm")
+        return "-" if bpm is None else f"{bpm:.0f} bpm at {clock(hr[f'{key}_time_s'])}"
+
+    mean = hr.get("mean_bpm")
+    lines.append(
+        f"heart rate: min {at('min')}, mean {'-' if mean is None else format(mean, '.0f')} bpm, max {at('max')}"
+    )
+    for name, e in (("ventricular", v), ("supraventricular", s)):
+        lines.append(
+            f"{name}: {e['beats']} beats ({e['burden_pct'] or 0:.2f}%), isolated {e['isolated']}, couplets "
+            f"{e['couplets']}, triplets {e['triplets']}, runs {e['run_count']} (tachycardia "
+            f"{e['tachycardia_runs']}), bigeminy {len(e['bigeminy'])}, trigeminy "
+            f"{len(e['trigeminy'])}"
+        )
+    longest = "" if p["longest_s"] is None else f", longest {p['longest_s']:.2f} s"
+    lines.append(f"pauses over {p['threshold_s']:g} s: {p['count']}{longest}")
+
+    def ms(k: str) -> str:
+        return "-" if h.get(k) is None else f"{h[k]:.0f}"
+
+    pnn = "-" if h.get("pnn50_pct") is None else f"{h['pnn50_pct']:.1f}"
+    lines.append(
+        f"HRV (NN): SDNN {ms('sdnn_ms')} ms, SDANN {ms('sdann_ms')} ms, SDNN index {ms('sdnn_index_ms')} ms, "
+        f"RMSSD {ms('rmssd_ms')} ms, pNN50 {pnn}%"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""`ecgmtl holter` as a real subprocess on real MIT-BIH records: the report's files, its figures against the
+reference beats, and bad input (one line, exit 3, no half-written report)."""
+
+import json
+
+import pytest
+from conftest import DATA, MITDB, ROOT, run_cli
+
+pytestmark = pytest.mark.physionet
+
+
+def test_holter_on_a_record_writes_the_report_and_matches_the_reference_heart_rate(tmp_path):
+    from ecgmtl.data.mitdb import AAMI
+    from ecgmtl.holter.events import summarise
+    from ecgmtl.io.record import read_record
+
+    res = run_cli("holter", MITDB / "119.dat", "--out", tmp_path, "--json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["format"] == "ecgmtl-holter/1" and rep["record"]["name"] == "119"
+    assert {p.name for p in tmp_path.iterdir()} == {"119.holter.json", "119.beats.csv", "119.ecgmtl"}
+    assert json.loads((tmp_path / "119.holter.json").read_text()) == rep
+    rec = read_record(MITDB / "119")
+    keep = [i for i, s in enumerate(rec.annotation.symbol) if s in AAMI]
+    ref = summarise(rec.annotation.sample[keep] / rec.fs, [AAMI[rec.annotation.symbol[i]] for i in keep])
+    assert abs(rep["heart_rate"]["mean_bpm"] - ref["heart_rate"]["mean_bpm"]) < 1.0
+    # 119 is bigeminal for long stretches: the model's beats find most of the reference's V beats
+    assert rep["ventricular"]["beats"] >= 0.8 * ref["ventricular"]["beats"] and rep["ventricular"]["bigeminy"]
+    assert rep["recording"]["analysable_s"] <= rep["recording"]["duration_s"]
+    for k in ("sdnn_ms", "rmssd_ms", "pnn50_pct"):
+        assert rep["hrv"][k] is not None
+
+
+def test_the_summary_puts_urgent_findings_first(tmp_path):
+    res = run_cli("holter", MITDB / "207.dat", "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("Holter report: 207") and lines[1].startswith("URGENT: ")
+    assert any("pause" in ln.lower() for ln in lines if ln.startswith("URGENT"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.dat"], "record"),
+        (
+            [
+                str(DATA / "ptbxl" / "records100" / "00000" / "00009_lr.dat"),
+                "--model",
+                str(ROOT / "models" / "ptbxl-xresnet1d.onnx"),
+            ],
+            "beat model",
+        ),
+        ([str(MITDB / "100.dat"), "--pause-s", "0"], "positive"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_no_report(tmp_path, args, message):
+    res = run_cli("holter", *args, "--out", tmp_path / "out", cwd=tmp_path)
+    assert res.returncode in (2, 3), res.stderr
+    assert len(res.stderr.strip().splitlines()) <= 2 and "Traceback" not in res.stderr
+    assert message in res.stderr.lower()
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.holter.json"))
