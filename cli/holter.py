@@ -27,12 +27,14 @@ def holter(
 ) -> None:
     """The Holter report of a long recording (ACC/AHA 1999, ISHNE-HRS 2017): recording and analysable time,
     heart rate, ventricular and supraventricular ectopy, pauses, HRV, urgent findings first. Writes
-    OUT/<record>.holter.json, OUT/<record>.beats.csv and the WFDB annotations OUT/<record>.ecgmtl."""
+    OUT/<record>.holter.json, the page OUT/<record>.holter.html (self-contained), OUT/<record>.beats.csv and the
+    WFDB annotations OUT/<record>.ecgmtl."""
     from ecgmtl.deploy.models import default_model_path
     from ecgmtl.deploy.predict import write_outputs
     from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.errors import ConfigError
     from ecgmtl.holter.events import EventOptions
+    from ecgmtl.holter.html import write_html
     from ecgmtl.holter.report import format_report, holter_report, write_report
     from ecgmtl.tasks.base import PredictOptions
 
@@ -55,8 +57,9 @@ def holter(
     report, beats = guarded(holter_report, m, record, opts, lead)
     for w in beats["record"].get("warnings", []):
         say(f"ecgmtl: warning: {beats['record']['name']}: {w}")
+    page = guarded(write_html, report, beats, out)
     files = PredictOptions(outputs={"csv": True, "annotate": True})
-    for p in [*guarded(write_outputs, m, beats, out, files), guarded(write_report, report, out)]:
+    for p in [*guarded(write_outputs, m, beats, out, files), page, guarded(write_report, report, out)]:
         say(f"wrote {p}")
     if json_:
         emit_json(report)

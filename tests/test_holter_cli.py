@@ -2,6 +2,9 @@
 reference beats, and bad input (one line, exit 3, no half-written report)."""
 
 import json
+import re
+import shutil
+import subprocess
 
 import pytest
 from conftest import DATA, MITDB, ROOT, run_cli
@@ -18,7 +21,7 @@ def test_holter_on_a_record_writes_the_report_and_matches_the_reference_heart_ra
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["format"] == "ecgmtl-holter/1" and rep["record"]["name"] == "119"
-    assert {p.name for p in tmp_path.iterdir()} == {"119.holter.json", "119.beats.csv", "119.ecgmtl"}
+    assert {p.name for p in tmp_path.iterdir()} == {"119.holter.json", "119.holter.html", "119.beats.csv", "119.ecgmtl"}
     assert json.loads((tmp_path / "119.holter.json").read_text()) == rep
     rec = read_record(MITDB / "119")
     keep = [i for i, s in enumerate(rec.annotation.symbol) if s in AAMI]
@@ -60,3 +63,40 @@ def test_bad_input_is_one_line_and_writes_no_report(tmp_path, args, message):
     assert len(res.stderr.strip().splitlines()) <= 2 and "Traceback" not in res.stderr
     assert message in res.stderr.lower()
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.holter.json"))
+
+
+def test_the_page_is_self_contained_and_opens_in_a_real_browser(tmp_path):
+    res = run_cli("holter", MITDB / "207.dat", "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    page = (tmp_path / "207.holter.html").read_text()
+    assert "Urgent findings" in page and "25 mm/s, 10 mm/mV" in page and "Beat templates" in page
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page), "the page must need no network"
+    assert page.count("data:image/png;base64,") >= 5  # trend, tachogram, strips, templates
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium here (Debian package chromium; .ci/run installs it)")
+    shot = tmp_path / "shot.png"
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    subprocess.run(
+        [
+            browser,
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,1400",
+            f"--screenshot={shot}",
+            (tmp_path / "207.holter.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 50_000  # a rendered page with its pictures, not a blank one

@@ -26,7 +26,8 @@ FORMAT = "ecgmtl-holter/1"
 def holter_report(
     model: OnnxModel, path: str | os.PathLike, opts: EventOptions = EventOptions(), lead: str | None = None
 ) -> tuple[dict, dict]:
-    """(the report, the beat prediction it was made from) for one record; RecordError / ModelError in one line."""
+    """(the report, the beat prediction it was made from, with its signal arrays under "_arrays" for the
+    page's pictures) for one record; RecordError / ModelError in one line."""
     from ecgmtl.deploy.predict import predict_record
     from ecgmtl.tasks.registry import task_for_meta
 
@@ -35,7 +36,7 @@ def holter_report(
             f"{model.path} is a {task_for_meta(model.meta).description} model; a Holter report needs "
             "a beat model (the default, or --model with one)"
         )
-    result = predict_record(model, path, PredictOptions(lead=lead))
+    result = predict_record(model, path, PredictOptions(lead=lead, keep_arrays=True))
     return report_from_beats(result, opts), result
 
 

@@ -1,0 +1,238 @@
+"""The Holter report as one self-contained HTML page (pictures inline as PNG, no network): urgent findings and
+the summary, the heart-rate trend with the ectopy per hour under it, an RR tachogram, 10-s strips around the
+events a cardiologist looks at (at 25 mm/s and 10 mm/mV, with the beat labels), and the beat templates per
+class."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ecgmtl.errors import RecordError
+from ecgmtl.holter.events import clock
+from ecgmtl.holter.report import format_report
+from ecgmtl.io.atomic import atomic_path
+
+COLOURS = {"N": "#2b8a3e", "S": "#1c7ed6", "V": "#e03131", "F": "#f08c00", "Q": "#7048e8", "unclassified": "#868e96"}
+MM = 1 / 25.4  # inches per millimetre
+STRIP_S = 10.0
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _trend(report: dict, times: np.ndarray) -> str:
+    """Heart rate per minute over the recording, and V and S beats per hour under it."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    if times.size > 1:
+        rr, mid = np.diff(times), (times[1:] + times[:-1]) / 2
+        ok = (rr > 0.25) & (rr < 3.0)
+        minute = (mid[ok] // 60).astype(int)
+        if minute.size:
+            med = [np.median(rr[ok][minute == m]) for m in np.unique(minute)]
+            a.plot((np.unique(minute) + 0.5) / 60, 60 / np.asarray(med), color="black", lw=0.8)
+    a.set_ylabel("heart rate (bpm, per minute)")
+    a.grid(alpha=0.3)
+    hours = report["heart_rate"]["hourly"]
+    h = np.array([r["hour"] for r in hours], dtype=float)
+    b.bar(h + 0.3, [r["v_beats"] for r in hours], width=0.4, color=COLOURS["V"], label="V beats")
+    b.bar(h + 0.7, [r["s_beats"] for r in hours], width=0.4, color=COLOURS["S"], label="S beats")
+    b.set_ylabel("ectopy / hour")
+    b.set_xlabel("hours from the start")
+    b.legend(loc="upper right", fontsize=8)
+    return _png(fig)
+
+
+def _tachogram(times: np.ndarray, labels: np.ndarray) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 2.8))
+    if times.size > 1:
+        rr = np.diff(times)
+        for c, colour in COLOURS.items():
+            m = labels[1:] == c
+            if m.any():
+                ax.scatter(times[1:][m] / 3600, rr[m], s=1.5, color=colour, label=c)
+        ax.legend(loc="upper right", fontsize=7, markerscale=4, ncol=6)
+    ax.set_ylim(0, min(3.5, float(np.diff(times).max()) * 1.05) if times.size > 1 else 2)
+    ax.set_xlabel("hours from the start")
+    ax.set_ylabel("RR (s), by the closing beat's class")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def _strip(arrays: dict, beats: list[dict], centre_s: float, title: str) -> str:
+    """10 s around centre_s at 25 mm/s and 10 mm/mV on ECG paper (1 mm and 5 mm grid), beat labels above."""
+    import matplotlib.pyplot as plt
+
+    fs, x = arrays["fs"], arrays["filtered"]
+    t0 = max(0.0, min(centre_s - STRIP_S / 2, len(x) / fs - STRIP_S))
+    a, b = int(t0 * fs), min(int((t0 + STRIP_S) * fs), len(x))
+    lo, hi = -1.5, 2.0  # mV shown: 35 mm of paper
+    fig = plt.figure(figsize=(STRIP_S * 25 * MM, (hi - lo) * 10 * MM + 0.35))
+    ax = fig.add_axes((0, 0, 1, (hi - lo) * 10 * MM / ((hi - lo) * 10 * MM + 0.35)))
+    for step, width, colour in ((0.04, 0.3, "#f5c6cb"), (0.2, 0.7, "#e8868f")):  # 1 mm and 5 mm at 25 mm/s
+        for g in np.arange(0, STRIP_S + 1e-9, step):
+            ax.axvline(t0 + g, color=colour, lw=width, zorder=0)
+    for step, width, colour in ((0.1, 0.3, "#f5c6cb"), (0.5, 0.7, "#e8868f")):  # 1 mm and 5 mm at 10 mm/mV
+        for g in np.arange(lo, hi + 1e-9, step):
+            ax.axhline(g, color=colour, lw=width, zorder=0)
+    ax.plot(np.arange(a, b) / fs, np.clip(x[a:b], lo, hi), color="black", lw=0.7)
+    for beat in beats:
+        if t0 <= beat["time_s"] <= t0 + STRIP_S:
+            c = beat["class"]
+            ax.text(
+                beat["time_s"],
+                hi - 0.25,
+                "?" if c == "unclassified" else c,
+                color=COLOURS.get(c, "black"),
+                ha="center",
+                fontsize=8,
+                weight="bold",
+            )
+    ax.set_xlim(t0, t0 + STRIP_S)
+    ax.set_ylim(lo, hi)
+    ax.axis("off")
+    caption = f"{title}: {clock(t0)} to {clock(t0 + STRIP_S)} (25 mm/s, 10 mm/mV)"
+    return f"<p>{html.escape(caption)}</p>{_png(fig)}"
+
+
+def _templates(arrays: dict, beats: list[dict]) -> str:
+    """The median beat of each class (-0.25 to +0.45 s around the R peak), in mV."""
+    import matplotlib.pyplot as plt
+
+    fs, x = arrays["fs"], arrays["filtered"]
+    pre, post = int(0.25 * fs), int(0.45 * fs)
+    classes = [c for c in COLOURS if any(b["class"] == c for b in beats)]
+    fig, axes = plt.subplots(1, max(len(classes), 1), figsize=(2.2 * max(len(classes), 1), 2.2), squeeze=False)
+    for ax, c in zip(axes[0], classes):
+        peaks = [int(b["time_s"] * fs) for b in beats if b["class"] == c]
+        w = np.array([x[p - pre : p + post] for p in peaks if p - pre >= 0 and p + post <= len(x)])
+        if len(w):
+            ax.plot((np.arange(-pre, post)) / fs, np.median(w, axis=0), color=COLOURS[c])
+        ax.set_title(f"{c} (n={len(peaks)})", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("s")
+    axes[0][0].set_ylabel("mV")
+    return _png(fig)
+
+
+def strip_events(report: dict) -> list[tuple[str, float]]:
+    """(title, time in s) of the strips shown: the longest pause, the longest and the fastest run, the minimum
+    and the maximum heart rate."""
+    out = []
+    pauses = report["pauses"]["events"]
+    if pauses:
+        p = max(pauses, key=lambda e: e["duration_s"])
+        out.append((f"Longest pause, {p['duration_s']:.2f} s", p["start_s"] + p["duration_s"] / 2))
+    runs = [(k, r) for k in ("ventricular", "supraventricular") for r in report[k]["runs"]]
+    if runs:
+        k, r = max(runs, key=lambda kr: kr[1]["beats"])
+        out.append((f"Longest {k} run, {r['beats']} beats", (r["start_s"] + r["end_s"]) / 2))
+        k, r = max(runs, key=lambda kr: kr[1]["rate_bpm"] or 0)
+        out.append((f"Fastest {k} run, {r['rate_bpm']:.0f} bpm", (r["start_s"] + r["end_s"]) / 2))
+    hr = report["heart_rate"]
+    for key in ("min", "max"):
+        if hr[f"{key}_bpm"] is not None:
+            out.append(
+                (
+                    f"{'Minimum' if key == 'min' else 'Maximum'} heart rate, {hr[f'{key}_bpm']:.0f} bpm",
+                    hr[f"{key}_time_s"],
+                )
+            )
+    return out
+
+
+def _table(rows: list[list], head: list[str]) -> str:
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + cells + "</table>"
+
+
+def render(report: dict, beats_result: dict) -> str:
+    """The page's HTML. beats_result: the beat prediction with its "_arrays" (predict with keep_arrays)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    arrays, beats = beats_result["_arrays"], beats_result["beats"]
+    times = np.array([b["time_s"] for b in beats], dtype=float)
+    labels = np.array([b["class"] for b in beats])
+    urgent = "".join(f"<li>{html.escape(u)}</li>" for u in report["urgent"]) or "<li>none</li>"
+    hourly = _table(
+        [
+            [
+                r["hour"],
+                r["beats"],
+                *(("-" if r[k] is None else f"{r[k]:.0f}") for k in ("mean_bpm", "min_bpm", "max_bpm")),
+                r["v_beats"],
+                r["s_beats"],
+            ]
+            for r in report["heart_rate"]["hourly"]
+        ],
+        ["hour", "beats", "mean HR", "min HR", "max HR", "V", "S"],
+    )
+    pauses = _table(
+        [[clock(e["start_s"]), f"{e['duration_s']:.2f}"] for e in report["pauses"]["events"][:50]],
+        ["start", "duration (s)"],
+    )
+    runs = _table(
+        [
+            [
+                k[0].upper(),
+                clock(r["start_s"]),
+                r["beats"],
+                "-" if r["rate_bpm"] is None else f"{r['rate_bpm']:.0f}",
+                "yes" if r["tachycardia"] else "",
+            ]
+            for k in ("ventricular", "supraventricular")
+            for r in report[k]["runs"][:50]
+        ],
+        ["class", "start", "beats", "rate (bpm)", "tachycardia"],
+    )
+    strips = "".join(f"<div class=strip>{_strip(arrays, beats, t, title)}</div>" for title, t in strip_events(report))
+    name = html.escape(report["record"]["name"])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Holter report {name}</title>
+<style>body{{font-family:sans-serif;max-width:1150px;margin:1em auto;color:#222}} h1{{font-size:1.4em}}
+.urgent{{background:#fff5f5;border:2px solid #e03131;padding:.4em 1em}} .urgent h2{{color:#c92a2a;margin:.2em 0}}
+pre{{background:#f8f9fa;padding:.6em;white-space:pre-wrap}} table{{border-collapse:collapse;font-size:.85em;margin:.4em 0}}
+td,th{{border:1px solid #ced4da;padding:2px 6px;text-align:right}} img{{max-width:100%}} .strip{{margin:.6em 0}}</style>
+</head><body>
+<h1>Holter report: record {name}</h1>
+<p>Model {html.escape(report["model"]["name"])} ({html.escape(report["provider"])}); ecgmtl, a research tool, not a
+medical device. Thresholds: {html.escape(str(report["options"]))}</p>
+<div class=urgent><h2>Urgent findings</h2><ul>{urgent}</ul></div>
+<h2>Summary</h2><pre>{html.escape(format_report(report))}</pre>
+<h2>Heart-rate trend and ectopy per hour</h2>{_trend(report, times)}
+<h2>RR tachogram</h2>{_tachogram(times, labels)}
+<h2>Strips</h2>{strips or "<p>no event to show</p>"}
+<h2>Beat templates (median beat per class)</h2>{_templates(arrays, beats)}
+<h2>Hourly table</h2>{hourly}
+<h2>Pauses over {report["pauses"]["threshold_s"]:g} s (first 50)</h2>{pauses}
+<h2>Runs of 3 or more (first 50 of each class)</h2>{runs}
+</body></html>
+"""
+
+
+def write_html(report: dict, beats_result: dict, out_dir: Path) -> Path:
+    """OUT/<record>.holter.html, written to a temporary name and renamed."""
+    path = Path(out_dir) / f"{report['record']['name']}.holter.html"
+    page = render(report, beats_result)
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(page)
+    except OSError as e:
+        raise RecordError(f"cannot write the Holter page into {out_dir} ({e.strerror or e})") from None
+    return path
