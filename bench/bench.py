@@ -27,6 +27,7 @@ from pathlib import Path
 
 from bench_common import MODEL, RECORD, ROOT, _peak_mb, _per_call, _random_deployable, _timed, _train_rate, _trainer
 from bench_gpu import part_gpu_onnx, part_gpu_predict, part_gpu_torch, part_gpu_train
+from bench_holter import part_holter
 
 
 def _child(part: str, args: argparse.Namespace) -> dict:
@@ -146,12 +147,13 @@ PARTS = {
     "torch": part_torch,
     "train": part_train,
     "cli": part_cli,
+    "holter": part_holter,
     "gpu_train": part_gpu_train,
     "gpu_onnx": part_gpu_onnx,
     "gpu_torch": part_gpu_torch,
     "gpu_predict": part_gpu_predict,
 }
-CPU_PARTS = ("stages", "onnx", "torch", "train", "cli")
+CPU_PARTS = ("stages", "onnx", "torch", "train", "cli", "holter")
 GPU_PARTS = ("gpu_train", "gpu_onnx", "gpu_torch", "gpu_predict")
 
 
@@ -181,6 +183,12 @@ def table(r: dict) -> str:
         f"| training, batch {tr['batch']}, batches drawn / step alone | {tr['windows_per_s']:,.0f} / {tr['step_only_windows_per_s']:,.0f} windows/s |",
         f"| peak memory: predict / ONNX / torch / training | {s['peak_mb']:.0f} / {o['peak_mb']:.0f} / {t['peak_mb']:.0f} / {tr['peak_mb']:.0f} MB |",
     ]
+    if "holter" in r:  # results saved before the Holter part have none
+        h = r["holter"]
+        rows.append(
+            f"| `ecgmtl holter` {h['hours']:g}-h two-lead record (MIT-BIH joined), whole process | "
+            f"{h['wall_s']:.1f} s, peak {h['peak_mb']:.0f} MB |"
+        )
     return "\n".join(rows) + f"\n\nMachine: {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
 
 

@@ -1,0 +1,78 @@
+"""The Holter part of the benchmark: a 24-hour two-lead record made by joining MIT-BIH records (built once,
+kept in the cache folder), and `ecgmtl holter` on it as a user runs it: wall clock and peak resident memory of
+the whole process."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_common import ROOT
+
+HOURS = 24.0
+
+
+def joined_record(db: Path, folder: Path, hours: float = HOURS) -> Path:
+    """`folder/joined24h.{hea,dat}`: the MIT-BIH records whose first lead is MLII (the second lead as it is),
+    in order and repeated, cut to `hours`; 360 Hz, 200 adu/mV, format 16. Built once."""
+    import numpy as np
+    import wfdb
+
+    base = folder / "joined24h"
+    if base.with_suffix(".hea").is_file():
+        return base
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.stem for p in db.glob("*.hea"))
+    parts, n, need = [], 0, int(hours * 3600 * 360)
+    while n < need:
+        for name in names:
+            rec = wfdb.rdrecord(str(db / name))
+            if rec.sig_name[0] != "MLII":
+                continue
+            parts.append(rec.d_signal if rec.d_signal is not None else rec.adc())
+            n += len(parts[-1])
+            if n >= need:
+                break
+    d = np.concatenate([(p - 1024).astype(np.int16) for p in parts])[:need]  # MIT-BIH's baseline is 1024 adu
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        wfdb.wrsamp(
+            "joined24h",
+            fs=360,
+            units=["mV", "mV"],
+            sig_name=["MLII", "V1"],
+            d_signal=d,
+            fmt=["16", "16"],
+            adc_gain=[200.0, 200.0],
+            baseline=[0, 0],
+            write_dir=tmp,
+        )
+        for ext in (".hea", ".dat"):
+            os.replace(Path(tmp) / f"joined24h{ext}", base.with_suffix(ext))
+    return base
+
+
+def part_holter(args) -> dict:
+    db = Path(args.record).parent
+    cache = Path(os.environ.get("ECGMTL_CACHE", Path.home() / ".cache" / "ecgmtl")) / "bench"
+    t0 = time.perf_counter()
+    rec = joined_record(db, cache)
+    build = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-m", "ecgmtl", "holter", str(rec), "--out", out, "--model", str(args.model)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(res.stderr[-500:])
+    beats = next((ln for ln in res.stdout.splitlines() if ln.startswith("beats:")), "")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"hours": HOURS, "wall_s": wall, "peak_mb": peak, "build_s": build, "beats_line": beats}
