@@ -25,7 +25,18 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import MODEL, RECORD, ROOT, _peak_mb, _per_call, _random_deployable, _timed, _train_rate, _trainer
+from bench_common import (
+    MODEL,
+    RECORD,
+    ROOT,
+    _peak_mb,
+    _per_call,
+    _random_deployable,
+    _timed,
+    _train_rate,
+    _trainer,
+    predict_walls,
+)
 from bench_gpu import part_gpu_onnx, part_gpu_predict, part_gpu_torch, part_gpu_train
 from bench_holter import part_holter
 
@@ -117,27 +128,7 @@ def part_train(args) -> dict:
 
 
 def part_cli(args) -> dict:
-    walls = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ecgmtl",
-                "predict",
-                str(args.record),
-                "--model",
-                str(args.model),
-                "--json",
-                "--device",
-                "cpu",
-            ],
-            capture_output=True,
-            cwd=ROOT,
-        )
-        walls.append(time.perf_counter() - t0)
-        assert out.returncode == 0, out.stderr[-500:]
+    walls, _ = predict_walls(args, "cpu")
     return {"wall_s_min": min(walls), "wall_s_median": statistics.median(walls), "runs": len(walls)}
 
 

@@ -4,13 +4,10 @@ provider, torch eager on the GPU, and `ecgmtl predict --device cuda` against the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import ROOT, _per_call, _random_deployable, _timed, _train_rate, _trainer
+from bench_common import _per_call, _random_deployable, _timed, _train_rate, _trainer, predict_walls
 
 
 def part_gpu_train(args) -> dict:
@@ -106,28 +103,8 @@ def part_gpu_predict(args) -> dict:
     """`ecgmtl predict --device cuda` against `--device cpu`, whole process, and their agreement."""
     res = {}
     for dev in ("cpu", "cuda"):
-        walls = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "ecgmtl",
-                    "predict",
-                    str(args.record),
-                    "--model",
-                    str(args.model),
-                    "--json",
-                    "--device",
-                    dev,
-                ],
-                capture_output=True,
-                cwd=ROOT,
-            )
-            walls.append(time.perf_counter() - t0)
-            assert out.returncode == 0, out.stderr[-500:]
-        res[dev] = {"wall_s_min": min(walls), "json": json.loads(out.stdout)}
+        walls, stdout = predict_walls(args, dev)
+        res[dev] = {"wall_s_min": min(walls), "json": json.loads(stdout)}
     a, b = res["cpu"].pop("json"), res["cuda"].pop("json")
     diff = max(
         abs(pa - pb)

@@ -72,7 +72,7 @@ class WeightingConfig:
 @dataclass(frozen=True)
 class Config:
     name: str = "ecgmtl-model"
-    task: str = "beats"  # a name in ecgmtl.tasks.TASKS, or `package.module:Class` for a task of your own
+    task: str = "beats"  # a name in ecgmtl.tasks.base.TASKS, or `package.module:Class` for a task of your own
     task_options: dict[str, Any] = field(default_factory=dict)  # a task's own settings (--set task_options.k=v)
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)

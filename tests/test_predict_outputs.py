@@ -101,3 +101,21 @@ def test_records_with_the_same_name_in_two_folders_are_refused(tmp_path):
     res = run_cli("predict", tmp_path / "a", tmp_path / "b", "--model", MODEL, "--out", tmp_path / "out")
     assert res.returncode == 2 and "several records are named 100" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.physionet
+def test_a_model_of_a_task_this_version_does_not_know_is_one_line_exit_3(tmp_path):
+    """A model file whose metadata names an unknown task (a newer ecgmtl's, or a plug-in that is not installed)."""
+    import onnx
+
+    proto = onnx.load(str(MODEL))
+    for p in proto.metadata_props:
+        if p.key == "ecgmtl":
+            meta = json.loads(p.value)
+            p.value = json.dumps({**meta, "task": "rhythm_of_the_future", "code_version": "9.9"})
+    odd = tmp_path / "odd.onnx"
+    onnx.save(proto, str(odd))
+    res = run_cli("predict", MITDB / "100.dat", "--model", odd, "--json")
+    assert res.returncode == 3, res.stderr
+    err = res.stderr.strip().splitlines()[-1]
+    assert "rhythm_of_the_future" in err and "9.9" in err and "Traceback" not in res.stderr

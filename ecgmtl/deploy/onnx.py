@@ -70,8 +70,8 @@ def export_onnx(
     graph = task.deployable(model, ck["meta"], graph=True).eval()
     inputs, dims = task.example_inputs(ck["meta"])
     info = {**common_metadata(ck, name or Path(out).stem, task), **task.metadata(ck)}
-    if getattr(graph, "conv2d", None) is not None:
-        info["graph"] = "2-D convolutions (1 x k)" if graph.conv2d else "1-D convolutions"
+    if getattr(graph, "graph_form", None):  # a deployable may say which form of the model it exports
+        info["graph"] = graph.graph_form
     doc = f"ecgmtl {info['name']}: {task.description} classes + reconstruction. {task.attribution()}"
     with atomic_path(out) as tmp:  # written only if the check below passes
         write_onnx(graph, tuple(inputs.values()), tmp, list(inputs), dims, info, doc)

@@ -141,7 +141,8 @@ class Task:
 
     def deployable(self, model: torch.nn.Module, meta: dict, graph: bool = False) -> torch.nn.Module:
         """What the ONNX graph computes, constraints included; returns (probabilities, reconstruction).
-        graph: the form that is exported, where it differs from the reference (same function)."""
+        graph: the form that is exported, where it differs from the reference (same function); a module that
+        sets `graph_form` (a short description) has it stored in the model's metadata as "graph"."""
         raise NotImplementedError
 
     def example_inputs(self, meta: dict) -> tuple[dict[str, torch.Tensor], tuple[dict, ...]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ecgmtl.tasks.beats.task  # noqa: F401
 import ecgmtl.tasks.twelve_lead.task  # noqa: F401
+from ecgmtl.errors import ConfigError, ModelError
 from ecgmtl.tasks.base import DEFAULT_TASK, TASKS, Task
 
 
@@ -14,8 +15,16 @@ def get_task(name: str) -> Task:
 
 
 def task_for_meta(meta: dict) -> Task:
-    """The task of a checkpoint's or an exported model's metadata: the one place a model's kind is read."""
-    return get_task(meta.get("task") or DEFAULT_TASK)
+    """The task of a checkpoint's or an exported model's metadata: the one place a model's kind is read. A task
+    this ecgmtl does not know (a newer version's, or a plug-in's that cannot be imported) is a ModelError."""
+    name = meta.get("task") or DEFAULT_TASK
+    try:
+        return get_task(name)
+    except ConfigError as e:
+        raise ModelError(
+            f"model {meta.get('name', '')!r} is of task {name!r}, which this ecgmtl cannot use ({e}); "
+            f"it was made by ecgmtl {meta.get('code_version', '?')}"
+        ) from None
 
 
 def all_tasks() -> list[Task]:

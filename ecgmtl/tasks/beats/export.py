@@ -33,6 +33,7 @@ class Deployable(nn.Module):
         super().__init__()
         self.conv2d = conv2d and convertible(model)
         self.model = as_conv2d(model) if self.conv2d else model
+        self.graph_form = "2-D convolutions (1 x k)" if self.conv2d else "1-D convolutions"
         self.register_buffer("rr_mean", torch.tensor(meta["rr_mean"], dtype=torch.float32))
         self.register_buffer("rr_std", torch.tensor(meta["rr_std"], dtype=torch.float32))
         self.project = HardProjection(declared_constraints(meta), len(meta["classes"]))
