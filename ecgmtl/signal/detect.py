@@ -1,5 +1,5 @@
 """R-peak detection: the gradient-threshold QRS detector of neurokit2 (`ecg_peaks(method="neurokit")`,
-Makowski et al. 2021), reimplemented here with numpy and scipy.
+Makowski et al. 2021), reimplemented here with numpy (and ecgmtl.signal.dsp for scipy's boxcar and peaks).
 
 Why not call neurokit2: importing it pulls scikit-learn, pandas and matplotlib and costs 1.5 to 4 seconds per
 process, more than half of the 3-second budget of `ecgmtl predict` on a 30-minute record. The test suite
@@ -25,14 +25,13 @@ def gradient_qrs_peaks(
     min_len_weight: float = 0.4,
     min_delay_s: float = 0.3,
 ) -> np.ndarray:
-    from scipy.ndimage import uniform_filter1d
-    from scipy.signal import find_peaks
+    from ecgmtl.signal.dsp import most_prominent_peak, uniform_filter1d
 
     x = np.asarray(x, dtype=np.float64)
     if x.size < 3:
         return np.zeros(0, dtype=np.int64)
-    smooth = uniform_filter1d(np.abs(np.gradient(x)), max(int(np.rint(smooth_s * fs)), 1), mode="nearest")
-    threshold = weight * uniform_filter1d(smooth, max(int(np.rint(avg_s * fs)), 1), mode="nearest")
+    smooth = uniform_filter1d(np.abs(np.gradient(x)), max(int(np.rint(smooth_s * fs)), 1))
+    threshold = weight * uniform_filter1d(smooth, max(int(np.rint(avg_s * fs)), 1))
     qrs = smooth > threshold
     begins = np.flatnonzero(~qrs[:-1] & qrs[1:])
     ends = np.flatnonzero(qrs[:-1] & ~qrs[1:])
@@ -48,9 +47,9 @@ def gradient_qrs_peaks(
     for b, e in zip(begins[:n], ends[:n]):
         if e - b < min_len:
             continue
-        local, props = find_peaks(x[b:e], prominence=(None, None))
-        if local.size:
-            p = int(b + local[np.argmax(props["prominences"])])
+        local = most_prominent_peak(x[b:e])
+        if local is not None:
+            p = b + local
             if p - last > min_delay:
                 peaks.append(p)
                 last = p

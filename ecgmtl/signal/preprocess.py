@@ -1,6 +1,7 @@
 """Preprocessing shared by training and prediction: one function turns a lead in mV into model inputs.
 
-Everything here is numpy/scipy (no torch), so prediction stays light. The parameters live in
+Everything here is numpy (ecgmtl.signal.dsp: scipy's filters without the cost of importing scipy.signal; no
+torch), so prediction stays light. The parameters live in
 `PreprocessConfig`, which is saved in every checkpoint and ONNX model so prediction repeats it exactly.
 """
 
@@ -72,10 +73,10 @@ def fill_nan(x: np.ndarray) -> np.ndarray:
 
 def bandpass(x: np.ndarray, fs: float, cfg: PreprocessConfig) -> np.ndarray:
     """Zero-phase Butterworth band-pass between cfg.highpass_hz and cfg.lowpass_hz."""
-    from scipy.signal import butter, sosfiltfilt
+    from ecgmtl.signal.dsp import butter_bandpass_sos, sosfiltfilt
 
     high = min(cfg.lowpass_hz, 0.45 * fs)
-    sos = butter(cfg.filter_order, [cfg.highpass_hz, high], btype="band", fs=fs, output="sos")
+    sos = butter_bandpass_sos(cfg.filter_order, cfg.highpass_hz, high, fs)
     if x.shape[0] <= 3 * (2 * len(sos) + 1):
         raise RecordError(f"the record is too short to filter ({x.shape[0]} samples at {fs:g} Hz)")
     return sosfiltfilt(sos, x).astype(np.float32)

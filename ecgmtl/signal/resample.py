@@ -11,7 +11,7 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     """Polyphase (anti-aliased) resampling of x along its last axis, from fs_in to fs_out Hz; float32."""
     if abs(fs_in - fs_out) < 1e-6:
         return x.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
+    from ecgmtl.signal.dsp import resample_poly
 
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
-    return resample_poly(x, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
