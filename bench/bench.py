@@ -176,10 +176,11 @@ def table(r: dict) -> str:
     ]
     if "holter" in r:  # results saved before the Holter part have none
         h = r["holter"]
-        rows.append(
-            f"| `ecgmtl holter` {h['hours']:g}-h two-lead record (MIT-BIH joined), whole process | "
-            f"{h['wall_s']:.1f} s, peak {h['peak_mb']:.0f} MB |"
-        )
+        for hours, v in h.get("runs", {f"{h['hours']:g}": h}).items():
+            rows.append(
+                f"| `ecgmtl holter` {hours}-h two-lead record (MIT-BIH joined), whole process | "
+                f"{v['wall_s']:.1f} s, peak {v['peak_mb']:.0f} MB |"
+            )
     return "\n".join(rows) + f"\n\nMachine: {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,24 +24,33 @@ def holter(
     urgent_vt_beats: Annotated[int, typer.Option(help="VT of this many beats or more is urgent.")] = 6,
     urgent_v_burden: Annotated[float, typer.Option(help="Ventricular ectopy over this (%) is urgent.")] = 10.0,
     urgent_svt_s: Annotated[float, typer.Option(help="SVT lasting over this (s) is urgent.")] = 30.0,
+    artefact_amplitude: Annotated[
+        float,
+        typer.Option(
+            help="A detection held back by its own quality checks, with an R amplitude under this share of the "
+            "record's typical R, is an artefact, not a beat (0: none is)."
+        ),
+    ] = 0.3,
     json_: Annotated[bool, typer.Option("--json", help="The report as JSON on stdout.")] = False,
+    progress: Annotated[bool, typer.Option(help="A progress bar on stderr.")] = True,
 ) -> None:
     """The Holter report of a long recording (ACC/AHA 1999, ISHNE-HRS 2017): recording and analysable time,
     heart rate, ventricular and supraventricular ectopy, pauses, HRV, urgent findings first. Writes
     OUT/<record>.holter.json, the page OUT/<record>.holter.html (self-contained), OUT/<record>.beats.csv and the
     WFDB annotations OUT/<record>.ecgmtl."""
     from ecgmtl.deploy.models import default_model_path
-    from ecgmtl.deploy.predict import write_outputs
     from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.errors import ConfigError
     from ecgmtl.holter.events import EventOptions
     from ecgmtl.holter.html import write_html
     from ecgmtl.holter.report import format_report, holter_report, write_report
-    from ecgmtl.tasks.base import PredictOptions
+    from ecgmtl.tasks.beats.outputs import BeatColumns, write_beat_files
 
     def options() -> EventOptions:
         if min(pause_s, urgent_pause_s, vt_rate, svt_rate, urgent_v_burden, urgent_svt_s) <= 0 or urgent_vt_beats < 3:
             raise ConfigError("the Holter thresholds must be positive (and --urgent-vt-beats at least 3)")
+        if not 0 <= artefact_amplitude < 1:
+            raise ConfigError("--artefact-amplitude must be at least 0 and under 1")
         return EventOptions(
             pause_s=pause_s,
             urgent_pause_s=urgent_pause_s,
@@ -49,19 +59,43 @@ def holter(
             urgent_vt_beats=urgent_vt_beats,
             urgent_v_burden_pct=urgent_v_burden,
             urgent_svt_s=urgent_svt_s,
+            artefact_amplitude=artefact_amplitude,
         )
 
     opts = guarded(options)
     m = guarded(OnnxModel, model or default_model_path(), device)
     say(f"ecgmtl: model {m.name} running on {m.provider}")
-    report, beats = guarded(holter_report, m, record, opts, lead)
-    for w in beats["record"].get("warnings", []):
-        say(f"ecgmtl: warning: {beats['record']['name']}: {w}")
-    page = guarded(write_html, report, beats, out)
-    files = PredictOptions(outputs={"csv": True, "annotate": True})
-    for p in [*guarded(write_outputs, m, beats, out, files), page, guarded(write_report, report, out)]:
+    with progress_bar(progress) as step:
+        report, run = guarded(holter_report, m, record, opts, lead, step)
+    for w in report["record"].get("warnings", []):
+        say(f"ecgmtl: warning: {report['record']['name']}: {w}")
+    page = guarded(write_html, report, run, out)
+    for p in [*guarded(write_beat_files, BeatColumns.of_run(run), out), page, guarded(write_report, report, out)]:
         say(f"wrote {p}")
     if json_:
         emit_json(report)
     else:
         print(format_report(report))
+
+
+@contextmanager
+def progress_bar(show: bool):
+    """A tqdm bar on stderr over the record's hours; yields the engine's progress(done_s, total_s) callback."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = None
+
+    def step(done_s: float, total_s: float) -> None:
+        nonlocal bar
+        if bar is None:
+            fmt = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} h [{elapsed}<{remaining}]"
+            bar = tqdm(total=round(total_s / 3600, 2), desc="holter", file=sys.stderr, disable=not show, bar_format=fmt)
+        bar.update(round(done_s / 3600, 2) - bar.n)
+
+    try:
+        yield step
+    finally:
+        if bar is not None:
+            bar.close()

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ecgmtl.errors import RecordError
-from ecgmtl.holter.events import clock
-from ecgmtl.holter.report import format_report
+from ecgmtl.holter.events import EventOptions, clock
+from ecgmtl.holter.report import artefacts, format_report
 from ecgmtl.io.atomic import atomic_path
+from ecgmtl.tasks.beats.engine import TEMPLATE_PRE_S, BeatRun, filtered_span
 
 COLOURS = {"N": "#2b8a3e", "S": "#1c7ed6", "V": "#e03131", "F": "#f08c00", "Q": "#7048e8", "unclassified": "#868e96"}
 MM = 1 / 25.4  # inches per millimetre
@@ -73,13 +74,14 @@ def _tachogram(times: np.ndarray, labels: np.ndarray) -> str:
     return _png(fig)
 
 
-def _strip(arrays: dict, beats: list[dict], centre_s: float, title: str) -> str:
-    """10 s around centre_s at 25 mm/s and 10 mm/mV on ECG paper (1 mm and 5 mm grid), beat labels above."""
+def _strip(run: BeatRun, times: np.ndarray, labels: np.ndarray, centre_s: float, title: str) -> str:
+    """10 s around centre_s at 25 mm/s and 10 mm/mV on ECG paper (1 mm and 5 mm grid), beat labels above; the
+    signal is read again from the record (engine.filtered_span)."""
     import matplotlib.pyplot as plt
 
-    fs, x = arrays["fs"], arrays["filtered"]
-    t0 = max(0.0, min(centre_s - STRIP_S / 2, len(x) / fs - STRIP_S))
-    a, b = int(t0 * fs), min(int((t0 + STRIP_S) * fs), len(x))
+    fs = run.pcfg.fs
+    t0 = max(0.0, min(centre_s - STRIP_S / 2, run.source.duration_s - STRIP_S))
+    x = filtered_span(run, t0, min(t0 + STRIP_S, run.source.duration_s))
     lo, hi = -1.5, 2.0  # mV shown: 35 mm of paper
     fig = plt.figure(figsize=(STRIP_S * 25 * MM, (hi - lo) * 10 * MM + 0.35))
     ax = fig.add_axes((0, 0, 1, (hi - lo) * 10 * MM / ((hi - lo) * 10 * MM + 0.35)))
@@ -89,19 +91,11 @@ def _strip(arrays: dict, beats: list[dict], centre_s: float, title: str) -> str:
     for step, width, colour in ((0.1, 0.3, "#f5c6cb"), (0.5, 0.7, "#e8868f")):  # 1 mm and 5 mm at 10 mm/mV
         for g in np.arange(lo, hi + 1e-9, step):
             ax.axhline(g, color=colour, lw=width, zorder=0)
-    ax.plot(np.arange(a, b) / fs, np.clip(x[a:b], lo, hi), color="black", lw=0.7)
-    for beat in beats:
-        if t0 <= beat["time_s"] <= t0 + STRIP_S:
-            c = beat["class"]
-            ax.text(
-                beat["time_s"],
-                hi - 0.25,
-                "?" if c == "unclassified" else c,
-                color=COLOURS.get(c, "black"),
-                ha="center",
-                fontsize=8,
-                weight="bold",
-            )
+    ax.plot(t0 + np.arange(len(x)) / fs, np.clip(x, lo, hi), color="black", lw=0.7)
+    a, b = np.searchsorted(times, [t0, t0 + STRIP_S])
+    for t, c in zip(times[a:b], labels[a:b]):
+        label = "?" if c == "unclassified" else c
+        ax.text(t, hi - 0.25, label, color=COLOURS.get(c, "black"), ha="center", fontsize=8, weight="bold")
     ax.set_xlim(t0, t0 + STRIP_S)
     ax.set_ylim(lo, hi)
     ax.axis("off")
@@ -109,20 +103,18 @@ def _strip(arrays: dict, beats: list[dict], centre_s: float, title: str) -> str:
     return f"<p>{html.escape(caption)}</p>{_png(fig)}"
 
 
-def _templates(arrays: dict, beats: list[dict]) -> str:
-    """The median beat of each class (-0.25 to +0.45 s around the R peak), in mV."""
+def _templates(run: BeatRun) -> str:
+    """The median beat of each class (-0.25 to +0.45 s around the R peak), in mV, from up to
+    engine.TEMPLATE_BEATS beats of the class spread over the record (beats the gate held back left out)."""
     import matplotlib.pyplot as plt
 
-    fs, x = arrays["fs"], arrays["filtered"]
-    pre, post = int(0.25 * fs), int(0.45 * fs)
-    classes = [c for c in COLOURS if any(b["class"] == c for b in beats)]
+    fs = run.pcfg.fs
+    classes = [c for c in COLOURS if c in run.templates]
     fig, axes = plt.subplots(1, max(len(classes), 1), figsize=(2.2 * max(len(classes), 1), 2.2), squeeze=False)
     for ax, c in zip(axes[0], classes):
-        peaks = [int(b["time_s"] * fs) for b in beats if b["class"] == c]
-        w = np.array([x[p - pre : p + post] for p in peaks if p - pre >= 0 and p + post <= len(x)])
-        if len(w):
-            ax.plot((np.arange(-pre, post)) / fs, np.median(w, axis=0), color=COLOURS[c])
-        ax.set_title(f"{c} (n={len(peaks)})", fontsize=9)
+        median, n = run.templates[c]
+        ax.plot((np.arange(len(median)) - int(TEMPLATE_PRE_S * fs)) / fs, median, color=COLOURS[c])
+        ax.set_title(f"{c} (n={n})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.set_xlabel("s")
     axes[0][0].set_ylabel("mV")
@@ -160,14 +152,14 @@ def _table(rows: list[list], head: list[str]) -> str:
     return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + cells + "</table>"
 
 
-def render(report: dict, beats_result: dict) -> str:
-    """The page's HTML. beats_result: the beat prediction with its "_arrays" (predict with keep_arrays)."""
+def render(report: dict, run: BeatRun) -> str:
+    """The page's HTML. run: the beat run the report was made from (holter_report)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    arrays, beats = beats_result["_arrays"], beats_result["beats"]
-    times = np.array([b["time_s"] for b in beats], dtype=float)
-    labels = np.array([b["class"] for b in beats])
+    beats = ~artefacts(run, EventOptions(**report["options"]))  # the beats the report counted
+    times = run.table.samples[beats] / run.source.fs
+    labels = np.array(run.table.labels(run.classes))[beats]
     urgent = "".join(f"<li>{html.escape(u)}</li>" for u in report["urgent"]) or "<li>none</li>"
     hourly = _table(
         [
@@ -200,7 +192,9 @@ def render(report: dict, beats_result: dict) -> str:
         ],
         ["class", "start", "beats", "rate (bpm)", "tachycardia"],
     )
-    strips = "".join(f"<div class=strip>{_strip(arrays, beats, t, title)}</div>" for title, t in strip_events(report))
+    strips = "".join(
+        f"<div class=strip>{_strip(run, times, labels, t, title)}</div>" for title, t in strip_events(report)
+    )
     name = html.escape(report["record"]["name"])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Holter report {name}</title>
@@ -217,7 +211,7 @@ medical device. Thresholds: {html.escape(str(report["options"]))}</p>
 <h2>Heart-rate trend and ectopy per hour</h2>{_trend(report, times)}
 <h2>RR tachogram</h2>{_tachogram(times, labels)}
 <h2>Strips</h2>{strips or "<p>no event to show</p>"}
-<h2>Beat templates (median beat per class)</h2>{_templates(arrays, beats)}
+<h2>Beat templates (median beat per class)</h2>{_templates(run)}
 <h2>Hourly table</h2>{hourly}
 <h2>Pauses over {report["pauses"]["threshold_s"]:g} s (first 50)</h2>{pauses}
 <h2>Runs of 3 or more (first 50 of each class)</h2>{runs}
@@ -225,10 +219,10 @@ medical device. Thresholds: {html.escape(str(report["options"]))}</p>
 """
 
 
-def write_html(report: dict, beats_result: dict, out_dir: Path) -> Path:
+def write_html(report: dict, run: BeatRun, out_dir: Path) -> Path:
     """OUT/<record>.holter.html, written to a temporary name and renamed."""
     path = Path(out_dir) / f"{report['record']['name']}.holter.html"
-    page = render(report, beats_result)
+    page = render(report, run)
     try:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

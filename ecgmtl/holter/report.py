@@ -13,22 +13,30 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import ModelError, RecordError
 from ecgmtl.holter.events import EventOptions, clock, summarise
 from ecgmtl.holter.hrv import time_domain
 from ecgmtl.io.atomic import atomic_path
-from ecgmtl.tasks.base import PredictOptions
+from ecgmtl.tasks.beats.engine import BeatRun
 
 FORMAT = "ecgmtl-holter/1"
 
 
 def holter_report(
-    model: OnnxModel, path: str | os.PathLike, opts: EventOptions = EventOptions(), lead: str | None = None
-) -> tuple[dict, dict]:
-    """(the report, the beat prediction it was made from, with its signal arrays under "_arrays" for the
-    page's pictures) for one record; RecordError / ModelError in one line."""
-    from ecgmtl.deploy.predict import predict_record
+    model: OnnxModel,
+    path: str | os.PathLike,
+    opts: EventOptions = EventOptions(),
+    lead: str | None = None,
+    progress=None,
+) -> tuple[dict, BeatRun]:
+    """(the report, the beat run it was made from: its beats as a table, the lead source for the strips, the
+    class templates) for one record, processed a chunk at a time (engine.run_beats; progress(done_s, total_s)
+    after each chunk); RecordError / ModelError in one line."""
+    from ecgmtl.tasks.beats.engine import run_beats
+    from ecgmtl.tasks.beats.predict import result_of
     from ecgmtl.tasks.registry import task_for_meta
 
     if task_for_meta(model.meta).name != "beats":
@@ -36,15 +44,28 @@ def holter_report(
             f"{model.path} is a {task_for_meta(model.meta).description} model; a Holter report needs "
             "a beat model (the default, or --model with one)"
         )
-    result = predict_record(model, path, PredictOptions(lead=lead, keep_arrays=True))
-    return report_from_beats(result, opts), result
+    run = run_beats(model, path, lead, templates=True, progress=progress)
+    result = result_of(model, run, path, beats=False)
+    beats = ~artefacts(run, opts)
+    times = run.table.samples[beats] / run.source.fs
+    labels = [c for c, keep in zip(run.table.labels(run.classes), beats) if keep]
+    report = report_from_beats(result, times, labels, opts)
+    report["recording"]["artefacts"] = int((~beats).sum())
+    return report, run
 
 
-def report_from_beats(result: dict, opts: EventOptions = EventOptions()) -> dict:
-    """The report of a beat prediction (ecgmtl.tasks.beats.predict): its beats' times and classes, and the
-    segments its quality gate failed."""
-    times = [b["time_s"] for b in result["beats"]]
-    labels = [b["class"] for b in result["beats"]]
+def artefacts(run: BeatRun, opts: EventOptions = EventOptions()) -> np.ndarray:
+    """(beats,) bool: detections the report takes for artefacts, not beats (EventOptions.artefact_amplitude):
+    held back by their own quality checks, and small against the record's typical R wave."""
+    from ecgmtl.signal.quality import BEAT_REASONS
+
+    own = np.array([w in BEAT_REASONS for w in run.table.why], dtype=bool)
+    return own & (run.table.amplitude < opts.artefact_amplitude)
+
+
+def report_from_beats(result: dict, times, labels, opts: EventOptions = EventOptions()) -> dict:
+    """The report of a beat prediction (ecgmtl.tasks.beats.predict.result_of): its beats' times (s) and classes
+    (`unclassified` where the gate held a beat back), and the segments its quality gate failed."""
     noisy = [(s["start_s"], s["end_s"]) for s in result["quality"]["failed_segments"]]
     events = summarise(times, labels, opts, exclude=noisy)
     duration = float(result["record"]["duration_s"])
@@ -86,7 +107,8 @@ def format_report(r: dict) -> str:
     h = r["hrv"]
     lines = [
         f"Holter report: {r['record']['name']} ({rec['duration_s'] / 3600:.2f} h; analysable "
-        f"{rec['analysable_s'] / 3600:.2f} h, {rec['lost_to_noise_s'] / 60:.1f} min lost to noise)"
+        f"{rec['analysable_s'] / 3600:.2f} h, {rec['lost_to_noise_s'] / 60:.1f} min lost to noise"
+        + (f"; {rec['artefacts']} detections taken for artefacts)" if rec.get("artefacts") else ")")
     ]
     lines += [f"URGENT: {u}" for u in r["urgent"]] or ["urgent findings: none"]
     lines.append(f"beats: {r['beats']['total']} ({', '.join(f'{c} {n}' for c, n in r['beats']['by_class'].items())})")

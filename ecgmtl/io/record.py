@@ -190,21 +190,22 @@ LEAD_ALIASES = {
 }
 
 
+def lead_index(name: str, leads: tuple[str, ...], lead: str) -> int:
+    """The index in `leads` of the named lead or an alias of it; RecordError when the record has none."""
+    wanted = [a.upper().replace(" ", "") for a in LEAD_ALIASES.get(lead, (lead,))]
+    names = [n.upper().replace(" ", "") for n in leads]
+    for alias in wanted:
+        if alias in names:
+            return names.index(alias)
+    raise RecordError(f"record {name} has no lead {lead} (it has {', '.join(leads)}); choose one with --lead")
+
+
 def select_lead(record: Record, lead: str) -> np.ndarray:
     """The named lead (or an alias of it) as a float32 vector in mV, shape (samples,).
 
     Raises RecordError when the record has no such lead or when the lead holds no valid sample.
     """
-    wanted = [a.upper().replace(" ", "") for a in LEAD_ALIASES.get(lead, (lead,))]
-    names = [n.upper().replace(" ", "") for n in record.leads]
-    for alias in wanted:
-        if alias in names:
-            j = names.index(alias)
-            break
-    else:
-        raise RecordError(
-            f"record {record.name} has no lead {lead} (it has {', '.join(record.leads)}); choose one with --lead"
-        )
+    j = lead_index(record.name, record.leads, lead)
     x = record.signal[:, j]
     if np.isnan(x).all():
         raise RecordError(f"record {record.name}: lead {record.leads[j]} holds no valid sample (all NaN)")

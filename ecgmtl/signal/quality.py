@@ -17,6 +17,10 @@ from typing import Optional
 
 import numpy as np
 
+TEMPLATE_REASON = "low signal quality (template match)"
+RECON_REASON = "reconstruction error out of distribution"
+BEAT_REASONS = (TEMPLATE_REASON, RECON_REASON)  # a beat's own checks; the others are its segment's
+
 
 @dataclass(frozen=True)
 class QualityThresholds:
@@ -79,37 +83,62 @@ def saturated(raw: np.ndarray) -> np.ndarray:
     return out
 
 
+def segment_bounds(n: int, fs: float, segment_s: float) -> np.ndarray:
+    """Edges (segments + 1,) in samples of the quality segments of a record of n samples: every segment_s
+    seconds, a short tail (under half a segment) joined to the segment before it instead of being judged on a
+    few samples."""
+    seg_n = segment_s * fs
+    n_seg = max(1, int(np.ceil(n / seg_n)))
+    if n_seg > 1 and n - (n_seg - 1) * seg_n < seg_n / 2:
+        n_seg -= 1
+    return np.array([int(i * seg_n) for i in range(n_seg)] + [n], dtype=np.int64)
+
+
 def segment_flags(
-    raw_mv: np.ndarray, fs: float, filtered: np.ndarray, fs_model: float, peaks: np.ndarray, thr: QualityThresholds
+    raw_mv: np.ndarray,
+    fs: float,
+    filtered: np.ndarray,
+    fs_model: float,
+    peaks: np.ndarray,
+    thr: QualityThresholds,
+    bounds: np.ndarray | None = None,
+    segments: tuple[int, int] | None = None,
+    offset: int = 0,
 ) -> list[dict]:
-    """Segments of the record with their failed checks: [{start_s, end_s, reasons: [...]}], all segments."""
-    seg_n = thr.segment_s * fs
-    n_seg = max(1, int(np.ceil(raw_mv.shape[0] / seg_n)))
-    if n_seg > 1 and raw_mv.shape[0] - (n_seg - 1) * seg_n < seg_n / 2:
-        n_seg -= 1  # a short tail joins the segment before it instead of being judged on a few samples
+    """Segments with their failed checks: [{start_s, end_s, reasons: [...]}], every segment judged.
+
+    Whole record by default. For a chunk of a long record: raw_mv (at fs) and filtered (at fs_model) start at
+    record sample `offset` and `peaks` are indices into filtered; `bounds` are the record's segment edges
+    (segment_bounds) and `segments` = (first, end) the segments judged here. Times are from the record's start.
+    """
+    if bounds is None:
+        bounds = segment_bounds(raw_mv.shape[0], fs, thr.segment_s)
+    first, end = segments or (0, len(bounds) - 1)
+    off_m = int(round(offset * fs_model / fs))
     sat = saturated(raw_mv)
-    peaks_s = peaks / fs_model
+    peaks_s = (np.asarray(peaks) + off_m) / fs_model
     segs = []
-    for i in range(n_seg):
-        last = i == n_seg - 1
-        a, b = int(i * seg_n), raw_mv.shape[0] if last else int((i + 1) * seg_n)
-        fa = int(i * thr.segment_s * fs_model)
-        fb = filtered.shape[0] if last else int((i + 1) * thr.segment_s * fs_model)
+    for i in range(first, end):
+        last = i == len(bounds) - 2
+        a, b = int(bounds[i]) - offset, int(bounds[i + 1]) - offset
+        fa = int(i * thr.segment_s * fs_model) - off_m
+        fb = filtered.shape[0] if last else int((i + 1) * thr.segment_s * fs_model) - off_m
         reasons = []
         seg = raw_mv[a:b]
         if np.isnan(seg).any():
             reasons.append("missing samples (NaN)")
-        f = filtered[fa:fb]
+        f = filtered[max(fa, 0) : fb]
         finite = seg[np.isfinite(seg)]
         raw_flat = finite.size == 0 or float(np.ptp(finite)) < thr.flat_ptp_mv
         if raw_flat or f.size == 0 or float(np.ptp(f)) < thr.flat_ptp_mv:  # raw: lead off; filtered: no ECG activity
             reasons.append("flat line")
         if sat[a:b].mean() >= thr.saturation_fraction if b > a else False:
             reasons.append("saturation")
-        start, end = a / fs, b / fs
-        if not ((peaks_s >= start) & (peaks_s < end)).any() and "flat line" not in reasons:
+        start, stop = (a + offset) / fs, (b + offset) / fs
+        lo, hi = np.searchsorted(peaks_s, [start, stop])
+        if hi <= lo and "flat line" not in reasons:
             reasons.append("no detectable beat")
-        segs.append({"start_s": round(start, 3), "end_s": round(end, 3), "reasons": reasons})
+        segs.append({"start_s": round(start, 3), "end_s": round(stop, 3), "reasons": reasons})
     return segs
 
 
@@ -117,27 +146,25 @@ def gate_beats(
     times_s: np.ndarray, corr: np.ndarray, rmse: np.ndarray, segments: list[dict], thr: QualityThresholds
 ) -> list[str | None]:
     """The reason each beat is unclassified, or None. Marks segments that fail through their beats."""
-    reasons: list[str | None] = [None] * len(times_s)
-    for k in range(len(times_s)):
-        if thr.max_recon_rmse is not None and not rmse[k] <= thr.max_recon_rmse:  # NaN fails too
-            reasons[k] = "reconstruction error out of distribution"
-        elif thr.min_template_corr is not None and not corr[k] >= thr.min_template_corr:
-            reasons[k] = "low signal quality (template match)"
+    n = len(times_s)
+    bad_rmse = np.zeros(n, bool) if thr.max_recon_rmse is None else ~(np.asarray(rmse) <= thr.max_recon_rmse)
+    bad_corr = np.zeros(n, bool) if thr.min_template_corr is None else ~(np.asarray(corr) >= thr.min_template_corr)
+    reasons = np.full(n, None, dtype=object)
+    reasons[bad_corr] = TEMPLATE_REASON
+    reasons[bad_rmse] = RECON_REASON  # NaN fails too; it comes first
+    if not segments or not n:
+        return list(reasons)
     starts = np.array([seg["start_s"] for seg in segments])
-    idx = (
-        np.clip(np.searchsorted(starts, np.asarray(times_s), side="right") - 1, 0, len(segments) - 1)
-        if len(segments)
-        else []
-    )
-    for s, seg in enumerate(segments):
-        members = np.flatnonzero(np.asarray(idx) == s) if len(times_s) else np.zeros(0, int)
-        if members.size and np.mean([reasons[k] is not None for k in members]) >= thr.segment_fail_share:
-            seg["reasons"].append("noisy: most beats fail the quality checks")
-        if seg["reasons"]:
-            why = seg["reasons"][0]
-            for k in members:
-                reasons[k] = reasons[k] or why
-    return reasons
+    idx = np.clip(np.searchsorted(starts, np.asarray(times_s), side="right") - 1, 0, len(segments) - 1)
+    members = np.bincount(idx, minlength=len(segments))
+    failing = np.bincount(idx, weights=(bad_rmse | bad_corr).astype(float), minlength=len(segments))
+    for s in np.flatnonzero(members > 0):
+        if failing[s] / members[s] >= thr.segment_fail_share:
+            segments[s]["reasons"].append("noisy: most beats fail the quality checks")
+    why = np.array([seg["reasons"][0] if seg["reasons"] else None for seg in segments], dtype=object)[idx]
+    fill = (reasons == None) & (why != None)  # noqa: E711 (elementwise on object arrays)
+    reasons[fill] = why[fill]
+    return list(reasons)
 
 
 def thresholds_from_validation(

@@ -7,7 +7,10 @@ import csv
 import io
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ecgmtl.errors import RecordError
 from ecgmtl.io.atomic import atomic_path
@@ -18,41 +21,89 @@ WFDB_CODES = {"N": "N", "S": "S", "V": "V", "F": "F", "Q": "Q", "unclassified": 
 ANNOTATION_EXT = "ecgmtl"
 
 
-def beats_csv(result: dict) -> str:
+@dataclass(frozen=True)
+class BeatColumns:
+    """The per-beat files' content, column by column: from a prediction's beat list (`of_result`) or straight
+    from an engine.BeatTable (a Holter report, which keeps no per-beat dicts)."""
+
+    record: str
+    fs: float
+    classes: list[str]
+    samples: np.ndarray  # int, at the record's rate
+    labels: list[str]  # class, or "unclassified"
+    probs: np.ndarray  # (beats, classes)
+    rmse: np.ndarray
+    why: list  # str or None
+
+    @classmethod
+    def of_run(cls, run) -> BeatColumns:
+        """From an engine.BeatRun."""
+        t = run.table
+        return cls(
+            run.source.name, run.source.fs, run.classes, t.samples, t.labels(run.classes), t.probs, t.rmse, t.why
+        )
+
+    @classmethod
+    def of_result(cls, result: dict) -> BeatColumns:
+        classes = [c for c in result["summary"] if c != "unclassified"]
+        beats = result["beats"]
+        return cls(
+            result["record"]["name"],
+            result["record"]["fs"],
+            classes,
+            np.array([b["sample"] for b in beats], dtype=np.int64),
+            [b["class"] for b in beats],
+            np.array([[b["probabilities"][c] for c in classes] for b in beats], dtype=np.float64).reshape(
+                -1, len(classes)
+            ),
+            np.array([b["reconstruction_rmse"] for b in beats], dtype=np.float64),
+            [b.get("quality") for b in beats],
+        )
+
+
+def beats_csv(cols: BeatColumns) -> str:
     """One row per beat: sample, time, class, each class probability, reconstruction RMSE."""
-    classes = [c for c in result["summary"] if c != "unclassified"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
-        ["record", "sample", "time_s", "class"] + [f"p_{c}" for c in classes] + ["reconstruction_rmse", "quality"]
+        ["record", "sample", "time_s", "class"] + [f"p_{c}" for c in cols.classes] + ["reconstruction_rmse", "quality"]
     )
-    for b in result["beats"]:
-        w.writerow(
-            [result["record"]["name"], b["sample"], b["time_s"], b["class"]]
-            + [b["probabilities"][c] for c in classes]
-            + [b["reconstruction_rmse"], b.get("quality") or ""]
-        )
+    for s, c, pr, e, q in zip(cols.samples.tolist(), cols.labels, cols.probs.tolist(), cols.rmse.tolist(), cols.why):
+        w.writerow([cols.record, s, round(s / cols.fs, 4), c, *(round(p, 5) for p in pr), round(e, 5), q or ""])
     return buf.getvalue()
 
 
-def write_annotations(result: dict, out_dir: Path, extension: str = ANNOTATION_EXT) -> Path:
+def write_annotations(cols: BeatColumns, out_dir: Path, extension: str = ANNOTATION_EXT) -> Path:
     """The beats as a WFDB annotation file `<record>.<extension>` in out_dir (readable by wfdb.rdann and
     WFDB viewers, beside a copy or link of the record); beat codes from WFDB_CODES."""
-    import numpy as np
     import wfdb
 
-    name = result["record"]["name"]
+    name = cols.record
     target = out_dir / f"{name}.{extension}"
-    samples = np.array([b["sample"] for b in result["beats"]], dtype=np.int64)
-    symbols = [WFDB_CODES[b["class"]] for b in result["beats"]]
-    notes = [b.get("quality") or "" for b in result["beats"]]  # why a beat is unclassified (aux_note)
+    symbols = [WFDB_CODES[c] for c in cols.labels]
+    notes = [q or "" for q in cols.why]  # why a beat is unclassified (aux_note)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".ecgmtl-") as d, atomic_path(target) as tmp:
-        if len(samples):  # wrann names its file itself: write it in a scratch folder, then move it into place
-            wfdb.wrann(name, extension, samples, symbol=symbols, aux_note=notes, fs=result["record"]["fs"], write_dir=d)
+        if len(cols.samples):  # wrann names its file itself: write it in a scratch folder, then move it into place
+            wfdb.wrann(name, extension, cols.samples, symbol=symbols, aux_note=notes, fs=cols.fs, write_dir=d)
             os.replace(Path(d) / f"{name}.{extension}", tmp)
         else:  # wrann refuses an empty list; an annotation file with no beats is still a valid answer
             tmp.write_bytes(b"\x00\x00")
     return target
+
+
+def write_beat_files(cols: BeatColumns, out_dir: Path, csv_: bool = True, annotate: bool = True) -> list[Path]:
+    """OUT/<record>.beats.csv and the annotation file, each written atomically; RecordError on a write error."""
+    written = []
+    try:
+        if csv_:
+            written.append(write_text(out_dir / f"{cols.record}.beats.csv", beats_csv(cols)))
+        if annotate:
+            written.append(write_annotations(cols, out_dir))
+    except OSError as e:
+        raise RecordError(
+            f"cannot write the files of record {cols.record} into {out_dir} ({e.strerror or e})"
+        ) from None
+    return written
 
 
 def summary_csv(rows: list[dict], classes: list[str]) -> str:
@@ -92,18 +143,18 @@ def write_plot(result: dict, arrays: dict, path: Path, start_s: float = 0.0, spa
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fs, x = arrays["fs"], arrays["filtered"]
-    a, b = int(start_s * fs), min(int((start_s + span_s) * fs), len(x))
-    t = np.arange(a, b) / fs
+    fs, x, off = arrays["fs"], arrays["filtered"], arrays.get("offset", 0)  # x[0] is sample `off` at fs
+    a, b = max(int(start_s * fs) - off, 0), min(int((start_s + span_s) * fs) - off, len(x))
+    t = (off + np.arange(a, b)) / fs
     fig, ax = plt.subplots(figsize=(max(8.0, span_s * 0.6), 3.6), dpi=110)
     ax.plot(t, x[a:b], color="black", lw=0.8, label="ECG (filtered)")
     pre = arrays["pre"]
     first = True
     for peak, rec in zip(arrays["peaks"], arrays["reconstruction"]):
-        s0 = peak - pre
+        s0 = peak - pre - off
         if s0 + len(rec) < a or s0 > b:
             continue
-        tt = (s0 + np.arange(len(rec))) / fs
+        tt = (off + s0 + np.arange(len(rec))) / fs
         ax.plot(
             tt, rec * arrays["scale_mv"], color="#d6336c", lw=0.9, alpha=0.8, label="reconstruction" if first else None
         )
@@ -155,10 +206,9 @@ def write_outputs(result: dict, out_dir: Path, opts) -> list[Path]:
     try:
         if plot and arrays is not None:
             written.append(write_plot(result, arrays, out_dir / f"{name}.png", *plot))
-        if opts.outputs.get("csv"):
-            written.append(write_text(out_dir / f"{name}.beats.csv", beats_csv(result)))
-        if opts.outputs.get("annotate"):
-            written.append(write_annotations(result, out_dir))
     except OSError as e:
         raise RecordError(f"cannot write the files of record {name} into {out_dir} ({e.strerror or e})") from None
+    if opts.outputs.get("csv") or opts.outputs.get("annotate"):
+        cols = BeatColumns.of_result(result)
+        written += write_beat_files(cols, out_dir, bool(opts.outputs.get("csv")), bool(opts.outputs.get("annotate")))
     return written

@@ -8,7 +8,6 @@ import numpy as np
 
 from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import ModelError, RecordError
-from ecgmtl.io.record import read_record, select_lead
 from ecgmtl.signal.preprocess import PreprocessConfig
 from ecgmtl.tasks.base import PredictOptions
 
@@ -39,7 +38,8 @@ def beat_free_segments(peaks_s: np.ndarray, duration_s: float, min_gap_s: float 
 
 def predict_beats(model: OnnxModel, path: str | os.PathLike, opts: PredictOptions) -> dict:
     """Detect beats in a record (its annotations are not used), classify and reconstruct each, and gate them on signal quality
-    (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason.
+    (see ecgmtl.quality): a beat that fails is `unclassified`, with its reason. A long record is processed a
+    chunk at a time (ecgmtl.tasks.beats.engine).
 
     Returns a JSON-ready dict: model, record, provider, per-class summary, reconstruction PRD, quality (the
     thresholds and the failed segments), and every beat (sample index at the record's rate, time in s, class,
@@ -47,100 +47,74 @@ def predict_beats(model: OnnxModel, path: str | os.PathLike, opts: PredictOption
     `opts.timings`, when given, receives the seconds spent reading, preprocessing, detecting, in the model, and
     on the quality checks.
     """
-    import time
-
-    from ecgmtl.metrics import prd
-    from ecgmtl.signal.preprocess import beats_at, detect_beats, prepare_signal
-    from ecgmtl.signal.quality import gate_beats, segment_flags, template_correlation
-
-    clock = [time.perf_counter()]
-    t = opts.timings if opts.timings is not None else {}
-    lead, keep_arrays = opts.lead, opts.keep_arrays
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        t[stage] = t.get(stage, 0.0) + now - clock[0]
-        clock[0] = now
+    from ecgmtl.tasks.beats.engine import run_beats
 
     if opts.reconstruct_missing:
         raise RecordError("--reconstruct-missing applies to 12-lead models (the beat model reads one lead)")
-    pcfg = preprocess_config(model.meta)
-    rec = read_record(path, annotations=False)
-    lead_name = lead or pcfg.lead
-    x = select_lead(rec, lead_name)
-    lap("read")
-    filtered = prepare_signal(x, rec.fs, pcfg)
-    lap("preprocess")
-    peaks = detect_beats(filtered, pcfg)
-    lap("detect")
-    beats = beats_at(filtered, peaks, pcfg)
-    lap("preprocess")
-    classes = model.meta["classes"]
-    probs, recon = model.run(beats.windows, beats.rr)
-    pred = probs.argmax(axis=1)
-    lap("model")
-    rmse = np.sqrt(np.mean((recon[:, 0] - beats.windows[:, 0]) ** 2, axis=1))  # on the lead (channel 0)
-    samples = np.round(beats.peaks * rec.fs / pcfg.fs).astype(np.int64)
+    plot = opts.outputs.get("plot") if opts.keep_arrays else None
+    keep = (tuple(plot) if plot else (0.0, 0.0)) if opts.keep_arrays else None
+    run = run_beats(model, path, opts.lead, keep_span=keep, timings=opts.timings)
+    result = result_of(model, run, path)
+    if opts.keep_arrays:  # for the plot; not part of the JSON
+        result["_arrays"] = run.arrays
+    return result
+
+
+def result_of(model: OnnxModel, run, path: str | os.PathLike, beats: bool = True) -> dict:
+    """The JSON-ready prediction of a BeatRun (engine.run_beats); beats=False leaves out the per-beat list
+    (a Holter report keeps the beats as a table)."""
+    src, tab, classes = run.source, run.table, run.classes
     thr, validated = quality_thresholds(model.meta)
-    segments = segment_flags(x, rec.fs, filtered, pcfg.fs, beats.peaks, thr)
-    why = gate_beats(samples / rec.fs, template_correlation(beats.windows[:, 0], pred), rmse, segments, thr)
-    labels = [classes[k] if w is None else UNCLASSIFIED for k, w in zip(pred, why)]
-    beat_list = [
-        {
-            "sample": int(s),
-            "time_s": round(float(s) / rec.fs, 4),
-            "class": c,
-            "probabilities": {k: round(float(p), 5) for k, p in zip(classes, pr)},
-            "reconstruction_rmse": round(float(e), 5),
-            "quality": w,
-        }
-        for s, c, pr, e, w in zip(samples, labels, probs, rmse, why)
-    ]
-    failed = [seg for seg in segments if seg["reasons"]]
+    labels = tab.labels(classes, UNCLASSIFIED)
+    counts = dict.fromkeys([*classes, UNCLASSIFIED], 0)
+    for c in labels:
+        counts[c] += 1
+    err, ref = run.prd_sums
     result = {
         "model": {"name": model.name, "version": model.meta["code_version"], "file": str(model.path)},
         "record": {
-            "name": rec.name,
+            "name": src.name,
             "path": str(path),
-            "fs": rec.fs,
-            "lead": lead_name,
-            "duration_s": round(rec.duration_s, 3),
-            "samples": int(rec.signal.shape[0]),
+            "fs": src.fs,
+            "lead": run.lead,
+            "duration_s": round(src.duration_s, 3),
+            "samples": int(src.n_samples),
         },
         "provider": model.provider,
-        "summary": {c: labels.count(c) for c in [*classes, UNCLASSIFIED]},
-        "n_beats": len(beat_list),
+        "summary": counts,
+        "n_beats": len(tab),
         "reconstruction": {
-            "prd_percent": None if not len(beat_list) else round(prd(beats.windows[:, 0], recon[:, 0]), 3),
+            "prd_percent": None if not len(tab) or ref <= 0 else round(float(100.0 * np.sqrt(err / ref)), 3),
             "form": "mean-removed PRD of the lead, pooled over beat windows (normalised units)",
         },
         "quality": {
             "thresholds": thr.to_meta(),  # None: that check is off
             "beat_checks": "on" if validated else "off: this model carries no validated quality thresholds",
-            "unclassified_beats": labels.count(UNCLASSIFIED),
-            "failed_segments": failed,
+            "unclassified_beats": counts[UNCLASSIFIED],
+            "failed_segments": run.failed_segments,
         },
-        "beats": beat_list,
     }
-    if rec.warnings:
-        result["record"]["warnings"] = list(rec.warnings)
-    lap("quality and output")
-    result["no_beat_segments"] = beat_free_segments(samples / rec.fs, rec.duration_s)
-    if not beat_list:
+    if beats:
+        result["beats"] = [
+            {
+                "sample": s,
+                "time_s": round(s / src.fs, 4),
+                "class": c,
+                "probabilities": {k: round(p, 5) for k, p in zip(classes, pr)},
+                "reconstruction_rmse": round(e, 5),
+                "quality": w,
+            }
+            for s, c, pr, e, w in zip(tab.samples.tolist(), labels, tab.probs.tolist(), tab.rmse.tolist(), tab.why)
+        ]
+    if src.warnings:
+        result["record"]["warnings"] = list(src.warnings)
+    result["no_beat_segments"] = beat_free_segments(tab.samples / src.fs, src.duration_s)
+    if not len(tab):
         result["warning"] = "no detectable beat in this record"
     elif result["no_beat_segments"]:
         result["warning"] = (
             f"{len(result['no_beat_segments'])} segment(s) of {MIN_GAP_S:g} s or more with no detectable beat"
         )
-    if keep_arrays:  # for the plot; not part of the JSON
-        result["_arrays"] = {
-            "fs": pcfg.fs,
-            "filtered": filtered,
-            "peaks": beats.peaks,
-            "pre": pcfg.pre,
-            "reconstruction": recon[:, 0],
-            "scale_mv": beats.scale_mv,
-        }
     return result
 
 
