@@ -33,12 +33,14 @@ from ecgmtl.holter.report import holter_report  # noqa: E402
 from ecgmtl.io.record import read_record  # noqa: E402
 
 
-def reference(db: Path, name: str) -> dict:
+def reference(db: Path, name: str, exclude=None) -> dict:
+    """The report's figures from the annotated beats; `exclude`: stretches (start_s, end_s) left out, as the
+    report leaves out the segments its quality gate failed."""
     rec = read_record(db / name)
     keep = [i for i, s in enumerate(rec.annotation.symbol) if s in AAMI]
     times = rec.annotation.sample[keep] / rec.fs
     labels = [AAMI[rec.annotation.symbol[i]] for i in keep]
-    return {**summarise(times, labels), "hrv": time_domain(times, labels)}
+    return {**summarise(times, labels, exclude=exclude), "hrv": time_domain(times, labels, exclude=exclude)}
 
 
 def matched(a: list[dict], b: list[dict], start: str, end: str) -> int:

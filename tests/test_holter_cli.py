@@ -100,3 +100,23 @@ def test_the_page_is_self_contained_and_opens_in_a_real_browser(tmp_path):
         check=True,
     )
     assert shot.stat().st_size > 50_000  # a rendered page with its pictures, not a blank one
+
+
+def test_small_held_back_detections_are_artefacts_not_beats(tmp_path):
+    """Record 232 (long sinus pauses): the detector takes a P wave inside some pauses for a beat, and the gate
+    holds it back. Taken for artefacts, they no longer split the pauses: more of the reference's pauses found."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "data_scripts"))
+    from holter_validate import compare, reference
+
+    reports = {}
+    for amp in ("0", "0.3"):
+        res = run_cli("holter", MITDB / "232.dat", "--out", tmp_path / amp, "--json", "--artefact-amplitude", amp)
+        assert res.returncode == 0, res.stderr
+        reports[amp] = json.loads(res.stdout)
+    assert reports["0"]["recording"]["artefacts"] == 0 and reports["0.3"]["recording"]["artefacts"] > 5
+    ref = reference(MITDB, "232")
+    found = {k: compare(ref, r)["pause_tp_ref"] for k, r in reports.items()}
+    assert found["0.3"] > found["0"] and found["0.3"] >= 0.95 * ref["pauses"]["count"]
+    assert reports["0.3"]["beats"]["total"] == reports["0"]["beats"]["total"] - reports["0.3"]["recording"]["artefacts"]

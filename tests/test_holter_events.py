@@ -195,6 +195,14 @@ def test_heart_rate_extremes_leave_out_unclassified_beats():
     assert heart_rate(t, lab, EventOptions(hr_skip_unclassified=False))["max_bpm"] > 250
 
 
+def test_mean_heart_rate_counts_unclassified_beats():
+    """Beats per monitored minute: 10 min at 60 bpm, then 10 min at 150 bpm whose beats the gate holds back
+    (fast aberrant beats, say). Leaving their intervals out would give about 60 bpm; the mean is the beats'."""
+    t, lab = make(rep("N", 600), rep("unclassified", 1500, 0.4), rep("N", 1))
+    assert heart_rate(t, lab)["mean_bpm"] == pytest.approx(60 * (t.size - 1) / (t[-1] - t[0]))
+    assert heart_rate(t, lab)["max_bpm"] == pytest.approx(60.0)  # the readings still leave them out
+
+
 # --- the whole report --------------------------------------------------------------------------------------
 
 

@@ -42,7 +42,11 @@ class EventOptions:
     urgent_v_burden_pct: float = 10.0  # a V burden over this is urgent
     urgent_svt_s: float = 30.0  # an SVT run lasting over this (first to last beat) is urgent
     hr_window_beats: int = 8  # RR intervals averaged for one heart-rate reading (min / max HR)
-    hr_skip_unclassified: bool = True  # leave intervals touching an unclassified beat out of heart rate
+    hr_skip_unclassified: bool = True  # leave intervals touching an unclassified beat out of the min / max
+    # readings (a false detection in noise would make a spike); the mean counts them (beats per monitored minute)
+    artefact_amplitude: float = 0.3  # a beat the quality gate held back on its own checks (template match,
+    # reconstruction) whose R amplitude is under this share of the record's typical R amplitude is an artefact
+    # (a P or T wave or a spike the detector took for a beat): the report leaves it out of every figure
     hour_s: float = 3600.0  # length of a row of the hourly table
     burden_classes: tuple[str, ...] = ("N", "S", "V", "F")  # the denominator of burden: beats of a known class
 
@@ -198,10 +202,10 @@ def pauses(times_s, opts: EventOptions = EventOptions(), exclude=None) -> list[d
     return [{"start_s": float(t[j]), "end_s": float(t[j + 1]), "duration_s": float(rr[j])} for j in i]
 
 
-def _usable_intervals(t: np.ndarray, codes: np.ndarray, opts: EventOptions, exclude) -> np.ndarray:
-    """Per RR interval (beats - 1,): whether it counts for heart rate."""
+def _usable_intervals(t: np.ndarray, codes: np.ndarray, opts: EventOptions, exclude, readings: bool = True):
+    """Per RR interval (beats - 1,): whether it counts for heart rate (for the min / max readings, or the mean)."""
     bad = in_stretches(t[:-1], t[1:], exclude)
-    if opts.hr_skip_unclassified:  # beats in noise may be false detections: they would raise the rate
+    if readings and opts.hr_skip_unclassified:  # beats in noise may be false detections: they would raise the rate
         u = codes == U
         bad |= u[:-1] | u[1:]
     return ~bad & (np.diff(t) > 0)
@@ -213,9 +217,10 @@ def heart_rate(times_s, labels, opts: EventOptions = EventOptions(), exclude=Non
     A reading is 60 * k / (time spanned by k consecutive RR intervals), k = `hr_window_beats`, taken at every
     beat (a sliding window) and timed at the window's midpoint; a window that holds an unusable interval (one
     overlapping `exclude`, or touching an "unclassified" beat while `hr_skip_unclassified`) gives no reading.
-    min/max are over the readings; mean is 60 / mean RR over the usable intervals (beats per minute of
-    monitored time). Hourly rows (hour = floor(time / hour_s) from the record's start, every hour up to the
-    last beat): beats (detected, any class) and V / S beats whose R peak falls in the hour, mean from the usable
+    min/max are over the readings; mean is 60 / mean RR over every interval not overlapping `exclude` (beats per
+    minute of monitored time: leaving out the intervals at unclassified beats would bias it wherever the gate
+    holds back beats of one rhythm, e.g. fast aberrant beats). Hourly rows (hour = floor(time / hour_s) from the record's start, every hour up to the
+    last beat): beats (detected, any class) and V / S beats whose R peak falls in the hour, mean from the monitored
     intervals ending in it, min/max from the readings timed in it.
 
     Returns {"window_beats", "mean_bpm", "min_bpm", "min_time_s", "max_bpm", "max_time_s", "hourly": [{"hour",
@@ -229,8 +234,9 @@ def heart_rate(times_s, labels, opts: EventOptions = EventOptions(), exclude=Non
         return out
     rr = np.diff(t)
     ok = _usable_intervals(t, codes, opts, exclude) if t.size > 1 else np.zeros(0, bool)
-    if ok.any():
-        out["mean_bpm"] = 60.0 * np.count_nonzero(ok) / float(rr[ok].sum())
+    monitored = _usable_intervals(t, codes, opts, exclude, readings=False) if t.size > 1 else ok
+    if monitored.any():
+        out["mean_bpm"] = 60.0 * np.count_nonzero(monitored) / float(rr[monitored].sum())
 
     hr, mid = np.zeros(0), np.zeros(0)
     if rr.size >= k >= 1:
@@ -249,9 +255,9 @@ def heart_rate(times_s, labels, opts: EventOptions = EventOptions(), exclude=Non
     beats = np.bincount(hour, minlength=n_hours)
     v_beats = np.bincount(hour, weights=codes == V, minlength=n_hours)
     s_beats = np.bincount(hour, weights=codes == S, minlength=n_hours)
-    end_hour = hour[1:][ok]
+    end_hour = hour[1:][monitored]
     count = np.bincount(end_hour, minlength=n_hours)
-    total = np.bincount(end_hour, weights=rr[ok], minlength=n_hours)
+    total = np.bincount(end_hour, weights=rr[monitored], minlength=n_hours)
     h_lo, h_hi = np.full(n_hours, np.inf), np.full(n_hours, -np.inf)
     if hr.size:
         mid_hour = np.floor(mid / opts.hour_s).astype(np.int64)
