@@ -103,3 +103,26 @@ def test_predict_does_not_import_neurokit2_torch_or_sklearn():  # wfdb brings pa
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def _detection_errors(name: str, with_searchback: bool) -> tuple[int, int]:
+    """(missed, false) detections on a MIT-BIH record's MLII lead against its annotated beats, 150 ms."""
+    from ecgmtl.signal.detect import gradient_qrs_peaks, searchback
+
+    cfg = PreprocessConfig()
+    rec = read_record(MITDB / name)
+    x = prepare_signal(select_lead(rec, "MLII"), rec.fs, cfg)
+    p = gradient_qrs_peaks(x, cfg.fs)
+    p = (searchback(x, cfg.fs, p) if with_searchback else p) * rec.fs / cfg.fs
+    ref = np.array([s for s, y in zip(rec.annotation.sample, rec.annotation.symbol) if y in BEAT_SYMBOLS])
+    near = np.abs(ref[:, None] - p[None, :]) <= 0.15 * rec.fs
+    return int((~near.any(axis=1)).sum()), int((~near.any(axis=0)).sum())
+
+
+@pytest.mark.physionet
+def test_searchback_finds_missed_beats_and_leaves_pauses_alone():
+    # 207: stretches of wide beats the gradient threshold misses; 232: long sinus pauses with P waves in them
+    missed, false = _detection_errors("207", False)
+    missed_sb, false_sb = _detection_errors("207", True)
+    assert missed_sb < missed / 2 and (false_sb - false) < (missed - missed_sb) / 2
+    assert _detection_errors("232", True) == _detection_errors("232", False)

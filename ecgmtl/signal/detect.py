@@ -54,3 +54,47 @@ def gradient_qrs_peaks(
                 peaks.append(p)
                 last = p
     return np.asarray(peaks, dtype=np.int64)
+
+
+def searchback(
+    x: np.ndarray,
+    fs: float,
+    peaks: np.ndarray,
+    gap: float = 1.66,
+    weight: float = 1.0,
+    min_slope: float = 0.7,
+    context: int = 8,
+    guard_s: float = 0.25,
+) -> np.ndarray:
+    """Beats the detector missed, looked for again where an RR interval is over `gap` times the median of the
+    `context` intervals before it (Pan & Tompkins 1985's search-back): the gap (without `guard_s` at each end)
+    is searched with the same method at a lower threshold (`weight`, no minimum QRS length), and a peak found is
+    kept when its QRS slope (the 0.1-s smoothed |gradient| within 50 ms) is at least `min_slope` times the median
+    slope of the `context` beats on each side, so that a P or T wave in a true pause is not taken for a beat.
+    Chosen on MIT-BIH DS1 (whole-record detection errors 1,111 -> 855 at 150 ms); peaks sorted, unique."""
+    from ecgmtl.signal.dsp import uniform_filter1d
+
+    if peaks.size < 4:
+        return peaks
+    g = uniform_filter1d(np.abs(np.gradient(np.asarray(x, dtype=np.float64))), max(int(np.rint(0.1 * fs)), 1))
+    h, guard = max(int(0.05 * fs), 1), int(guard_s * fs)
+
+    def slope(p: int) -> float:
+        return float(g[max(p - h, 0) : p + h + 1].max())
+
+    slopes = np.array([slope(int(p)) for p in peaks])
+    rr = np.diff(peaks)
+    found = []
+    for i in range(1, rr.size):
+        usual = np.median(rr[max(0, i - context) : i])
+        a, b = int(peaks[i]) + guard, int(peaks[i + 1]) - guard
+        if rr[i] <= gap * usual or b - a < int(0.1 * fs):
+            continue
+        ref = np.median(slopes[max(0, i - context) : i + context + 2])
+        for q in gradient_qrs_peaks(x[a:b], fs, weight=weight, min_len_weight=0.0):
+            if slope(a + int(q)) >= min_slope * ref:
+                found.append(a + int(q))
+    if not found:
+        return peaks
+    merged = np.unique(np.concatenate([peaks, np.asarray(found, dtype=np.int64)]))
+    return merged[np.concatenate([[True], np.diff(merged) > guard])]
