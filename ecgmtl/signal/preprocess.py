@@ -32,6 +32,7 @@ class PreprocessConfig:
     scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
     template_channel: bool = False  # add a channel: the beat minus the record's median beat
     min_r_mv: float = 0.05  # detected peaks smaller than this (mV) are noise, not beats
+    min_r_rel: float = 0.15  # nor are those under this share of the record's median R amplitude (P and T waves)
 
     @property
     def channels(self) -> int:
@@ -166,9 +167,14 @@ def extract_beats(
 
 
 def detect_beats(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
-    """R peaks of a prepared lead (at cfg.fs), without those below the amplitude floor cfg.min_r_mv."""
+    """R peaks of a prepared lead (at cfg.fs), without those below the amplitude floors: cfg.min_r_mv, and
+    cfg.min_r_rel of the median amplitude of the peaks (chosen on MIT-BIH DS1: 24 false detections fewer, 9
+    beats lost; see studies/LOG.md)."""
     peaks = detect_peaks(x, cfg.fs)
-    return peaks[peak_amplitudes(x, peaks, cfg.fs, cfg) >= cfg.min_r_mv] if peaks.size else peaks
+    if not peaks.size:
+        return peaks
+    amp = peak_amplitudes(x, peaks, cfg.fs, cfg)
+    return peaks[(amp >= cfg.min_r_mv) & (amp >= cfg.min_r_rel * np.median(amp))]
 
 
 def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0) -> Beats:
