@@ -146,3 +146,29 @@ def test_relative_amplitude_floor_drops_small_false_detections(name):
     x = prepare_signal(select_lead(rec, "MLII"), rec.fs, cfg)
     (missed, false), (missed0, false0) = _errors(rec, detect_beats(x, cfg)), _errors(rec, detect_beats(x, off))
     assert false <= false0 - 5 and missed <= missed0 + 1
+
+
+@pytest.mark.physionet
+def test_t_waves_taken_for_beats_are_dropped():
+    # 113: tall T waves 0.32-0.37 s after the beat, a quarter of its slope, detected as beats
+    from ecgmtl.signal.detect import gradient_qrs_peaks, reject_t_waves, searchback
+
+    cfg, rec = PreprocessConfig(), read_record(MITDB / "113")
+    x = prepare_signal(select_lead(rec, "MLII"), rec.fs, cfg)
+    p = searchback(x, cfg.fs, gradient_qrs_peaks(x, cfg.fs))
+    (missed0, false0), (missed, false) = _errors(rec, p), _errors(rec, reject_t_waves(x, cfg.fs, p))
+    assert false0 >= 30 and false <= false0 - 10 and missed == missed0
+
+
+@pytest.mark.physionet
+def test_beats_only_the_other_lead_shows_are_added():
+    # 210: wide V beats (a run of 6 among them) the MLII detector does not see; V1 does
+    from ecgmtl.signal.detect import add_other_lead
+    from ecgmtl.signal.preprocess import peak_amplitudes
+
+    cfg, rec = PreprocessConfig(), read_record(MITDB / "210")
+    x1, x2 = (prepare_signal(select_lead(rec, lead), rec.fs, cfg) for lead in ("MLII", "V1"))
+    p1, p2 = detect_beats(x1, cfg), detect_beats(x2, cfg)
+    fused = add_other_lead(p1, p2, peak_amplitudes(x2, p2, cfg.fs, cfg), cfg.fs)
+    (missed0, false0), (missed, false) = _errors(rec, p1), _errors(rec, fused)
+    assert missed0 >= 40 and missed <= missed0 / 4 and false <= false0 + 5

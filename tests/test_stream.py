@@ -54,14 +54,19 @@ def joined(tmp_path, names=("100", "101")):
 @pytest.mark.physionet
 def test_the_chunked_reader_gives_the_lead_as_read_whole(tmp_path):
     from ecgmtl.io.record import read_record, select_lead
-    from ecgmtl.io.stream import open_lead
+    from ecgmtl.io.stream import open_leads
 
     path, _ = joined(tmp_path)
-    src = open_lead(path, "MLII", whole_s=600)
+    src, other = open_leads(path, "MLII", whole_s=600)
     assert src._whole is None and src.n_samples == 2 * 650_000 and src.fs == 360.0 and src.lead == "MLII"
-    whole = select_lead(read_record(path, annotations=False), "MLII")
-    for a, b in ((0, 1000), (123_456, 654_321), (1_299_000, 1_300_000)):
-        np.testing.assert_array_equal(src.read(a, b), whole[a:b])
+    assert other is not None and other._whole is None and other.lead == "V5"
+    rec = read_record(path, annotations=False)
+    for lead, source in (("MLII", src), ("V5", other)):
+        whole = select_lead(rec, lead)
+        for a, b in ((0, 1000), (123_456, 654_321), (1_299_000, 1_300_000)):
+            np.testing.assert_array_equal(source.read(a, b), whole[a:b])
+    short_src, short_other = open_leads(MITDB / "100", "MLII")  # read whole: the same pair
+    assert short_src._whole is not None and short_other.lead == "V5"
 
 
 @pytest.mark.physionet
@@ -77,7 +82,7 @@ def test_a_chunked_run_finds_the_beats_of_a_whole_run(tmp_path, monkeypatch):
     path, _ = joined(tmp_path)
     model = OnnxModel(default_model_path(), "cpu")
     whole = engine.run_beats(model, path, templates=True)
-    monkeypatch.setattr(engine, "open_lead", lambda p, lead: stream.open_lead(p, lead, whole_s=600))
+    monkeypatch.setattr(engine, "open_leads", lambda p, lead: stream.open_leads(p, lead, whole_s=600))
     monkeypatch.setattr(engine, "plan_chunks", lambda b, fs: stream.plan_chunks(b, fs, chunk_s=600))
     seen = []
     chunked = engine.run_beats(model, path, templates=True, progress=lambda d, t: seen.append((d, t)))

@@ -205,7 +205,7 @@ td,th{{border:1px solid #ced4da;padding:2px 6px;text-align:right}} img{{max-widt
 </head><body>
 <h1>Holter report: record {name}</h1>
 <p>Model {html.escape(report["model"]["name"])} ({html.escape(report["provider"])}); ecgmtl, a research tool, not a
-medical device. Thresholds: {html.escape(str(report["options"]))}</p>
+medical device. Thresholds: {html.escape(_options(report["options"]))}</p>
 <div class=urgent><h2>Urgent findings</h2><ul>{urgent}</ul></div>
 <h2>Summary</h2><pre>{html.escape(format_report(report))}</pre>
 <h2>Heart-rate trend and ectopy per hour</h2>{_trend(report, times)}
@@ -230,3 +230,12 @@ def write_html(report: dict, run: BeatRun, out_dir: Path) -> Path:
     except OSError as e:
         raise RecordError(f"cannot write the Holter page into {out_dir} ({e.strerror or e})") from None
     return path
+
+
+def _options(options: dict) -> str:
+    """The report's thresholds as `name value` pairs (names as the CLI's options spell them)."""
+
+    def value(v) -> str:
+        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    return "; ".join(f"{k.replace('_', '-')} {value(v)}" for k, v in options.items())

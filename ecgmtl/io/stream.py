@@ -1,4 +1,4 @@
-"""One lead of a record, read a chunk at a time, so that a 24- or 48-hour recording is processed in bounded
+"""The leads of a record, read a chunk at a time, so that a 24- or 48-hour recording is processed in bounded
 memory: the header is read first, then `read(a, b)` reads samples a..b of the lead from the signal file.
 
 A record no longer than `WHOLE_S` is read whole through `read_record` (every check it makes, and the
@@ -73,6 +73,12 @@ class LeadSource:
 def open_lead(path: str | os.PathLike, lead: str, whole_s: float = WHOLE_S) -> LeadSource:
     """The lead `lead` (or an alias, see io.record.LEAD_ALIASES) of a record, ready to be read in chunks.
     RecordError in one line for what read_record refuses, or a lead the record lacks."""
+    return open_leads(path, lead, whole_s)[0]
+
+
+def open_leads(path: str | os.PathLike, lead: str, whole_s: float = WHOLE_S) -> tuple[LeadSource, LeadSource | None]:
+    """The lead `lead` as open_lead gives it, and the record's first other lead (None for a one-lead record,
+    or where the other lead holds no valid sample): the beat detector looks at both."""
     base = record_base(path)
     header = base.with_name(base.name + ".hea")
     if header.is_file():
@@ -82,17 +88,27 @@ def open_lead(path: str | os.PathLike, lead: str, whole_s: float = WHOLE_S) -> L
         n = _number(fields[3]) if len(fields) >= 4 else None
         if fs and n and n / fs > whole_s and "/" not in fields[0]:
             warnings = _check_header_fields(base.name, lines, at)
-            src = _chunked(base, lead, tuple(warnings))
-            if src is not None:
-                return src
+            pair = _chunked(base, lead, tuple(warnings))
+            if pair is not None:
+                return pair
     rec = read_record(path, annotations=False)
     x = select_lead(rec, lead)
     j = lead_index(rec.name, rec.leads, lead)
-    return LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[j], rec.warnings, _whole=x)
+    src = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[j], rec.warnings, _whole=x)
+    k = _other(rec.leads, j)
+    other = None
+    if k is not None and not np.isnan(rec.signal[:, k]).all():
+        other = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[k], rec.warnings, rec.signal[:, k])
+    return src, other
 
 
-def _chunked(base: Path, lead: str, warnings: tuple[str, ...]) -> LeadSource | None:
-    """A chunked source of a long single-segment record; None where its header needs read_record's help."""
+def _other(leads: tuple[str, ...], j: int) -> int | None:
+    return next((k for k in range(len(leads)) if k != j), None)
+
+
+def _chunked(base: Path, lead: str, warnings: tuple[str, ...]) -> tuple[LeadSource, LeadSource | None] | None:
+    """Chunked sources of a long single-segment record (the lead, the other lead); None where its header
+    needs read_record's help."""
     import wfdb
 
     try:
@@ -109,11 +125,17 @@ def _chunked(base: Path, lead: str, warnings: tuple[str, ...]) -> LeadSource | N
         if not f.is_file():
             raise RecordError(f"record {base.name}: signal file missing ({f}); copy it beside {base.name}.hea")
     leads = tuple(str(s) for s in h.sig_name)
+    units = h.units or [""] * len(leads)
+
+    def source(i: int) -> LeadSource:
+        factor = _TO_MV.get((units[i] or "").strip().lower(), 1.0)
+        return LeadSource(base.name, float(h.fs), int(h.sig_len), leads, leads[i], warnings, None, base, i, factor)
+
     j = lead_index(base.name, leads, lead)
-    factor = _TO_MV.get(((h.units or [""] * len(leads))[j] or "").strip().lower(), 1.0)
-    src = LeadSource(base.name, float(h.fs), int(h.sig_len), leads, leads[j], warnings, None, base, j, factor)
+    src = source(j)
     src.read(src.n_samples - 1, src.n_samples)  # a truncated signal file fails here, before any work
-    return src
+    k = _other(leads, j)
+    return src, None if k is None else source(k)
 
 
 @dataclass(frozen=True)

@@ -91,13 +91,14 @@ def prepare_signal(x_mv: np.ndarray, fs_in: float, cfg: PreprocessConfig) -> np.
 def detect_peaks(x: np.ndarray, fs: float) -> np.ndarray:
     """R-peak indices (int64) of a filtered lead: neurokit2's QRS detector (method "neurokit"), run by
     ecgmtl.signal.detect without importing neurokit2, then a search-back for beats it missed in long gaps
-    (detect.searchback); ECGMTL_DETECTOR=neurokit2 calls the library instead (without the search-back)."""
+    (detect.searchback) and the T waves taken for beats dropped (detect.reject_t_waves);
+    ECGMTL_DETECTOR=neurokit2 calls the library instead (without either)."""
     import os
 
     if os.environ.get("ECGMTL_DETECTOR", "").lower() != "neurokit2":
-        from ecgmtl.signal.detect import gradient_qrs_peaks, searchback
+        from ecgmtl.signal.detect import gradient_qrs_peaks, reject_t_waves, searchback
 
-        return searchback(x, fs, gradient_qrs_peaks(x, fs))
+        return reject_t_waves(x, fs, searchback(x, fs, gradient_qrs_peaks(x, fs)))
     import warnings
 
     import neurokit2 as nk  # 1.5 to 4 s to import

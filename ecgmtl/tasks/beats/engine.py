@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ecgmtl.deploy.runtime import OnnxModel
-from ecgmtl.io.stream import Chunk, LeadSource, open_lead, plan_chunks
+from ecgmtl.io.stream import Chunk, LeadSource, open_leads, plan_chunks
 from ecgmtl.signal.preprocess import PreprocessConfig
 
 TEMPLATE_BEATS = 300  # beats per class kept (spread over the record) for the morphology templates
@@ -85,7 +85,7 @@ def run_beats(
         clock[0] = now
 
     pcfg = preprocess_config(model.meta)
-    src = open_lead(path, lead or pcfg.lead)
+    src, other = open_leads(path, lead or pcfg.lead)
     lap("read")
     thr, _ = quality_thresholds(model.meta)
     bounds = segment_bounds(src.n_samples, src.fs, thr.segment_s)
@@ -96,7 +96,7 @@ def run_beats(
     last_sample = -(10**12)
     for chunk in chunks:
         seg_range = (int(np.searchsorted(bounds, chunk.core_a)), int(np.searchsorted(bounds, chunk.core_b)))
-        out = _chunk(model, src, chunk, pcfg, thr, bounds, seg_range, lap)
+        out = _chunk(model, (src, other), chunk, pcfg, thr, bounds, seg_range, lap)
         keep = out["samples"] > last_sample + REFRACTORY_S * src.fs
         if len(out["samples"]):
             last_sample = int(out["samples"][keep][-1]) if keep.any() else last_sample
@@ -130,19 +130,24 @@ def run_beats(
 _PER_BEAT = ("samples", "pred", "probs", "rmse", "why", "amplitude")
 
 
-def _chunk(model, src: LeadSource, chunk: Chunk, pcfg, thr, bounds, seg_range, lap) -> dict:
+def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, lap) -> dict:
     """One chunk: its core's beats (record-rate samples, class, probabilities, RMSE, gate reason), its
-    segments, and its PRD sums."""
+    segments, and its PRD sums. sources: the model's lead and the record's other lead (or None), whose beats
+    the detector adds where the model's lead shows none (detect.add_other_lead)."""
     from ecgmtl.signal.preprocess import beats_at, detect_beats, peak_amplitudes, prepare_signal
     from ecgmtl.signal.quality import gate_beats, segment_flags, template_correlation
 
+    src, other = sources
     x = src.read(chunk.read_a, chunk.read_b)
+    x2 = other.read(chunk.read_a, chunk.read_b) if other is not None else None
     lap("read")
     valid = np.isfinite(x).any()
     filtered = prepare_signal(x, src.fs, pcfg) if valid else np.zeros(int(len(x) * pcfg.fs / src.fs), np.float32)
     off_m = int(round(chunk.read_a * pcfg.fs / src.fs))
     lap("preprocess")
     peaks = detect_beats(filtered, pcfg) if valid else np.zeros(0, np.int64)
+    if valid and x2 is not None and np.isfinite(x2).any():
+        peaks = _with_other_lead(peaks, prepare_signal(x2, src.fs, pcfg), pcfg)
     lap("detect")
     beats = beats_at(filtered, peaks, pcfg)
     samples_all = np.round((beats.peaks + off_m) * src.fs / pcfg.fs).astype(np.int64)
@@ -182,6 +187,14 @@ def _chunk(model, src: LeadSource, chunk: Chunk, pcfg, thr, bounds, seg_range, l
             "scale_mv": beats.scale_mv,
         },
     }
+
+
+def _with_other_lead(peaks: np.ndarray, filtered2: np.ndarray, pcfg) -> np.ndarray:
+    from ecgmtl.signal.detect import add_other_lead
+    from ecgmtl.signal.preprocess import detect_beats, peak_amplitudes
+
+    p2 = detect_beats(filtered2, pcfg)
+    return add_other_lead(peaks, p2, peak_amplitudes(filtered2, p2, pcfg.fs, pcfg), pcfg.fs)
 
 
 class _TemplatePool:
