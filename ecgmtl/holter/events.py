@@ -44,9 +44,11 @@ class EventOptions:
     hr_window_beats: int = 8  # RR intervals averaged for one heart-rate reading (min / max HR)
     hr_skip_unclassified: bool = True  # leave intervals touching an unclassified beat out of the min / max
     # readings (a false detection in noise would make a spike); the mean counts them (beats per monitored minute)
-    artefact_amplitude: float = 0.3  # a beat the quality gate held back on its own checks (template match,
-    # reconstruction) whose R amplitude is under this share of the record's typical R amplitude is an artefact
-    # (a P or T wave or a spike the detector took for a beat): the report leaves it out of every figure
+    artefact_amplitude: float = 0.3  # a detection in noise (held back by the gate's beat check) or unlike every
+    # beat (template correlation under artefact_corr) whose R amplitude is under this share of the record's
+    # typical R amplitude is an artefact (a P or T wave or a spike the detector took for a beat): the report
+    # leaves it out of every figure
+    artefact_corr: float = 0.27  # the 0.5% quantile of validation beats (the template check the gate once used)
     hour_s: float = 3600.0  # length of a row of the hourly table
     burden_classes: tuple[str, ...] = ("N", "S", "V", "F")  # the denominator of burden: beats of a known class
 

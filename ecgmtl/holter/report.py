@@ -55,12 +55,14 @@ def holter_report(
 
 
 def artefacts(run: BeatRun, opts: EventOptions = EventOptions()) -> np.ndarray:
-    """(beats,) bool: detections the report takes for artefacts, not beats (EventOptions.artefact_amplitude):
-    held back by their own quality checks, and small against the record's typical R wave."""
+    """(beats,) bool: detections the report takes for artefacts, not beats: small against the record's typical
+    R wave (EventOptions.artefact_amplitude) and either in noise (held back by the beat's own check) or unlike
+    every beat of the record (template correlation under EventOptions.artefact_corr: a P or T wave)."""
     from ecgmtl.signal.quality import BEAT_REASONS
 
     own = np.array([w in BEAT_REASONS for w in run.table.why], dtype=bool)
-    return own & (run.table.amplitude < opts.artefact_amplitude)
+    unlike = ~(run.table.corr >= opts.artefact_corr)
+    return (own | unlike) & (run.table.amplitude < opts.artefact_amplitude)
 
 
 def report_from_beats(result: dict, times, labels, opts: EventOptions = EventOptions()) -> dict:

@@ -70,3 +70,31 @@ def gating_rates(result: dict, mask_times: np.ndarray, fs: float) -> dict:
         "unclassified_noisy": int((un & noisy).sum()),
         "unclassified_clean": int((un & ~noisy).sum()),
     }
+
+
+def noise_half(track: np.ndarray, half: str) -> np.ndarray:
+    """The first or the second half (in time) of a noise track: training and selection take noise from the
+    first half of each NSTDB record, tests from the second, so that no test noise is ever learnt."""
+    if half not in ("first", "second"):
+        raise ValueError(f"half must be 'first' or 'second', not {half!r}")
+    mid = len(track) // 2
+    return track[:mid] if half == "first" else track[mid:]
+
+
+def noisy_leads(
+    leads: np.ndarray,
+    noise: np.ndarray,
+    mask: np.ndarray,
+    snr_db: float,
+    r_peaks: np.ndarray,
+    fs: float,
+    offset: int = 0,
+) -> np.ndarray:
+    """Every lead of a record (samples, leads) with noise added at snr_db on the masked samples: lead i takes
+    noise channel i (modulo the noise's channels, noise of shape (samples, channels)), each lead's signal
+    size measured on its own R peaks as nst does."""
+    noise = noise[:, None] if noise.ndim == 1 else noise
+    out = np.empty(leads.shape, np.float64)
+    for i in range(leads.shape[1]):
+        out[:, i] = add_noise(leads[:, i], noise[:, i % noise.shape[1]], mask, snr_db, r_peaks, fs, offset)
+    return out

@@ -36,6 +36,8 @@ class BeatTable:
     rmse: np.ndarray
     why: list
     amplitude: np.ndarray  # R amplitude relative to the chunk's median R amplitude (1: a typical beat)
+    noise: np.ndarray  # the signal's noise around the beat (quality.noise_index): the gate's measure
+    corr: np.ndarray  # correlation with the median beat of its class (quality.template_correlation)
 
     def __len__(self) -> int:
         return int(self.samples.shape[0])
@@ -87,7 +89,7 @@ def run_beats(
     pcfg = preprocess_config(model.meta)
     src, other = open_leads(path, lead or pcfg.lead)
     lap("read")
-    thr, _ = quality_thresholds(model.meta)
+    thr = quality_thresholds(model.meta)
     bounds = segment_bounds(src.n_samples, src.fs, thr.segment_s)
     chunks = plan_chunks(bounds, src.fs)
     parts, failed, sums = [], [], [0.0, 0.0]
@@ -120,6 +122,8 @@ def run_beats(
         np.concatenate([p["rmse"] for p in parts]),
         [w for p in parts for w in p["why"].tolist()],
         np.concatenate([p["amplitude"] for p in parts]),
+        np.concatenate([p["noise"] for p in parts]),
+        np.concatenate([p["corr"] for p in parts]),
     )
     run = BeatRun(src, lead or pcfg.lead, pcfg, list(model.meta["classes"]), table, failed, (sums[0], sums[1]), arrays)
     if pool is not None:
@@ -127,7 +131,7 @@ def run_beats(
     return run
 
 
-_PER_BEAT = ("samples", "pred", "probs", "rmse", "why", "amplitude")
+_PER_BEAT = ("samples", "pred", "probs", "rmse", "why", "amplitude", "noise", "corr")
 
 
 def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, lap) -> dict:
@@ -135,7 +139,7 @@ def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, la
     segments, and its PRD sums. sources: the model's lead and the record's other lead (or None), whose beats
     the detector adds where the model's lead shows none (detect.add_other_lead)."""
     from ecgmtl.signal.preprocess import beats_at, detect_beats, peak_amplitudes, prepare_signal
-    from ecgmtl.signal.quality import gate_beats, segment_flags, template_correlation
+    from ecgmtl.signal.quality import gate_beats, noise_index, segment_flags, template_correlation
 
     src, other = sources
     x = src.read(chunk.read_a, chunk.read_b)
@@ -163,8 +167,9 @@ def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, la
     ref = float(np.sum((w0 - w0.mean(axis=1, keepdims=True)) ** 2))
     samples = samples_all[core]
     segments = segment_flags(x, src.fs, filtered, pcfg.fs, beats.peaks, thr, bounds, seg_range, chunk.read_a)
-    why = gate_beats(samples / src.fs, template_correlation(windows[:, 0], pred), rmse, segments, thr)
     peaks_core = beats.peaks[core]
+    noise = noise_index(filtered, beats.peaks, pcfg.fs, beats.scale_mv)[core]
+    why = gate_beats(samples / src.fs, noise, segments, thr)
     return {
         "samples": samples,
         "pred": pred.astype(np.int16),
@@ -172,6 +177,8 @@ def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, la
         "rmse": rmse.astype(np.float32),
         "why": np.array(why, dtype=object),
         "amplitude": (peak_amplitudes(filtered, peaks_core, pcfg.fs, pcfg) / beats.scale_mv).astype(np.float32),
+        "noise": noise,
+        "corr": template_correlation(windows[:, 0], pred),
         "peaks_local": peaks_core,  # indices into filtered, for the template pool
         "segments": segments,
         "err": err,

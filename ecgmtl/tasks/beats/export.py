@@ -94,25 +94,27 @@ def validation_calibration(model: nn.Module, cfg, meta: dict, data_dir: str | No
     return {**calibrate(logits, ds.labels), "fitted": True, "records": list(meta["val_records"])}
 
 
-def validation_quality(wrapper: nn.Module, cfg, meta: dict, data_dir: str | None = None) -> dict:
-    """Quality thresholds from the validation records, through the prediction path (detected beats): the
-    template-match and reconstruction-error quantiles below which few clean beats fall."""
+def validation_quality(cfg, meta: dict, data_dir: str | None = None) -> dict:
+    """The gate's thresholds (the defaults: they judge the signal, not the model) and, on the validation
+    records through the prediction path (detected beats), the share of their beats the beat check holds back."""
     from ecgmtl.data.paths import data_root, database_dir
     from ecgmtl.io.record import read_record, select_lead
-    from ecgmtl.signal.preprocess import extract_beats
-    from ecgmtl.signal.quality import template_correlation, thresholds_from_validation
+    from ecgmtl.signal.preprocess import extract_beats, prepare_signal
+    from ecgmtl.signal.quality import QualityThresholds, noise_index
 
+    thr = QualityThresholds()
     db = database_dir(data_root(data_dir or cfg.data.data_dir), "mitdb")
-    corr, rmse = [], []
+    noise = []
     for name in meta["val_records"]:
         rec = read_record(db / name, annotations=False)
-        beats = extract_beats(select_lead(rec, cfg.preprocess.lead), rec.fs, cfg.preprocess)
-        with torch.no_grad():
-            p, r = wrapper(torch.from_numpy(beats.windows), torch.from_numpy(beats.rr))
-        rmse.append(np.sqrt(((r.numpy()[:, 0] - beats.windows[:, 0]) ** 2).mean(axis=1)))
-        corr.append(template_correlation(beats.windows[:, 0], p.numpy().argmax(axis=1)))
-    thr = thresholds_from_validation(np.concatenate(corr), np.concatenate(rmse))
-    return {**thr.to_meta(), "records": list(meta["val_records"]), "beats": int(sum(len(c) for c in corr))}
+        x = select_lead(rec, cfg.preprocess.lead)
+        beats = extract_beats(x, rec.fs, cfg.preprocess)
+        noise.append(
+            noise_index(prepare_signal(x, rec.fs, cfg.preprocess), beats.peaks, cfg.preprocess.fs, beats.scale_mv)
+        )
+    noise = np.concatenate(noise)
+    held = float(np.mean(~(noise <= thr.max_noise))) if thr.max_noise is not None and noise.size else 0.0
+    return {**thr.to_meta(), "records": list(meta["val_records"]), "beats": int(noise.size), "held_back_share": held}
 
 
 def prepare(task, ck: dict, model: nn.Module, cfg, calibrate: bool, data_dir: str | None) -> None:
@@ -128,7 +130,7 @@ def prepare(task, ck: dict, model: nn.Module, cfg, calibrate: bool, data_dir: st
         raise RecordError(
             f"{e} (calibration reads the run's validation records; give --data-dir, or export with --no-calibrate)"
         ) from None
-    meta["quality"] = validation_quality(Deployable(model, meta).eval(), cfg, meta, data_dir)
+    meta["quality"] = validation_quality(cfg, meta, data_dir)
 
 
 def example_inputs(meta: dict) -> tuple[dict[str, torch.Tensor], tuple[dict, ...]]:

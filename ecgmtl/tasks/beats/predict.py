@@ -64,7 +64,7 @@ def result_of(model: OnnxModel, run, path: str | os.PathLike, beats: bool = True
     """The JSON-ready prediction of a BeatRun (engine.run_beats); beats=False leaves out the per-beat list
     (a Holter report keeps the beats as a table)."""
     src, tab, classes = run.source, run.table, run.classes
-    thr, validated = quality_thresholds(model.meta)
+    thr = quality_thresholds(model.meta)
     labels = tab.labels(classes, UNCLASSIFIED)
     counts = dict.fromkeys([*classes, UNCLASSIFIED], 0)
     for c in labels:
@@ -89,7 +89,7 @@ def result_of(model: OnnxModel, run, path: str | os.PathLike, beats: bool = True
         },
         "quality": {
             "thresholds": thr.to_meta(),  # None: that check is off
-            "beat_checks": "on" if validated else "off: this model carries no validated quality thresholds",
+            "beat_checks": "off" if thr.max_noise is None else "noise around each beat (judged on the signal)",
             "unclassified_beats": counts[UNCLASSIFIED],
             "failed_segments": run.failed_segments,
         },
@@ -119,12 +119,11 @@ def result_of(model: OnnxModel, run, path: str | os.PathLike, beats: bool = True
 
 
 def quality_thresholds(meta: dict):
-    """The model's validated thresholds; without them only the segment checks run (beat checks off)."""
+    """The gate's thresholds: the model's where its metadata sets them, else the defaults (the checks judge
+    the signal, so they do not depend on the model; the keys of older models' morphology checks are ignored)."""
     from ecgmtl.signal.quality import QualityThresholds
 
-    if meta.get("quality"):
-        return QualityThresholds.from_meta(meta["quality"]), True
-    return QualityThresholds(), False
+    return QualityThresholds.from_meta(meta.get("quality"))
 
 
 def format_summary(result: dict) -> str:

@@ -314,6 +314,7 @@ def measure_run(run: Path, report_constraints: list[dict], threads: int = 1) -> 
             recon.append(r.numpy())
     p, r = np.concatenate(probs), np.concatenate(recon)
     rep = class_report(ds.labels, p.argmax(1), CLASSES)
+    noisy = class_report(ds.labels, noisy_predictions(wrapper, ds, cfg), CLASSES)
     probes = resolve([ConstraintConfig(**c) for c in report_constraints], CLASSES, tuple(meta["recon_bounds"]))
     return {
         "run": str(run),
@@ -322,6 +323,30 @@ def measure_run(run: Path, report_constraints: list[dict], threads: int = 1) -> 
         "accuracy": rep["accuracy"],
         **{f"{c}_{m}": rep["per_class"][c][m] for c in ("S", "V") for m in ("se", "ppv")},
         "prd": prd(ds.windows[:, 0], r[:, 0]),
+        "macro_f1_noisy": noisy["macro_f1"],
+        **{f"{c}_se_noisy": noisy["per_class"][c]["se"] for c in ("S", "V")},
         "constraints": constraint_report(p, r, declared_constraints(meta)),
         "report_constraints": [c["violation_rate"] for c in constraint_report(p, r, probes)],
     }
+
+
+NOISY_SNR_DB = (0.0, 12.0)  # every DS2 window, noise at an SNR drawn uniformly from this range
+
+
+def noisy_predictions(wrapper, ds, cfg, seed: int = 0) -> np.ndarray:
+    """Predicted classes of the test windows with NSTDB noise from the **second** half of each noise record
+    (ma, bw or both; see augment.add_noise) at NOISY_SNR_DB, the same noise for every run (a fixed seed), so
+    that runs are compared on identical inputs."""
+    import torch
+
+    from ecgmtl.data.paths import data_root, database_dir
+    from ecgmtl.tasks.beats.augment import NoiseBank, add_noise
+
+    bank = NoiseBank(database_dir(data_root(cfg.data.data_dir), "nstdb"), cfg.preprocess, half="second")
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(ds.labels), 4096):
+            x = add_noise(torch.from_numpy(ds.windows[s : s + 4096]), bank, 1.0, NOISY_SNR_DB, cfg.preprocess.pre, gen)
+            out.append(wrapper(x, torch.from_numpy(ds.rr[s : s + 4096]))[0].numpy().argmax(1))
+    return np.concatenate(out)

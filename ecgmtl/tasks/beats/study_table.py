@@ -13,6 +13,7 @@ METRICS = (  # (key, column title, scale, decimals)
     ("V_ppv", "V PPV %", 100.0, 1),
     ("accuracy", "acc %", 100.0, 1),
     ("prd", "PRD %", 1.0, 1),
+    ("macro_f1_noisy", "macro F1 in noise", 1.0, 3),
 )
 
 
@@ -23,7 +24,7 @@ def _metric_keys(study) -> list[str]:
 def _value(result: dict, key: str) -> float:
     if key.startswith("report_constraint_"):
         return result["report_constraints"][int(key.rsplit("_", 1)[1])]
-    return result[key]
+    return result.get(key, float("nan"))  # runs measured before a metric existed lack it
 
 
 def _mean_sd(values: list[float]) -> dict:
@@ -41,13 +42,17 @@ def summarise(study, results: list[dict]) -> list[dict]:
         if not rs:
             continue
         stats = {k: _mean_sd([_value(r, k) for r in rs]) for k in _metric_keys(study)}
-        paired = [r["macro_f1"] - base[r["seed"]]["macro_f1"] for r in rs if r["seed"] in base]
-        if row.name != study.baseline and paired:
-            stats["delta_macro_f1"] = {
-                **_mean_sd(paired),
-                "better_seeds": sum(d > 0 for d in paired),
-                "seeds": len(paired),
-            }
+        for key in ("macro_f1", "macro_f1_noisy"):
+            paired = [_value(r, key) - _value(base[r["seed"]], key) for r in rs if r["seed"] in base]
+            paired = [d for d in paired if np.isfinite(d)]
+            if row.name != study.baseline and paired:
+                stats[f"delta_{key}"] = {
+                    **_mean_sd(paired),
+                    "median": float(np.median(paired)),
+                    "range": [float(min(paired)), float(max(paired))],
+                    "better_seeds": sum(d > 0 for d in paired),
+                    "seeds": len(paired),
+                }
         rows.append(
             {
                 "row": row.name,
@@ -73,7 +78,7 @@ def _bound_label(c: dict) -> str:
 def format_table(study, summary: list[dict], info: dict) -> str:
     axes = list(dict.fromkeys(a for r in summary for a in r["axes"]))
     cols = [t for _, t, *_ in METRICS] + [_bound_label(c) for c in study.report_constraints]
-    cols += ["Δ macro F1 vs baseline (seeds better)"] if study.baseline else []
+    cols += ["Δ macro F1 vs baseline (seeds better)", "Δ in noise (seeds better)"] if study.baseline else []
     lines = ["| " + " | ".join(axes + cols) + " |", "|" + "---|" * len(axes) + "---:|" * len(cols)]
     for r in summary:
         cells = [r["axes"].get(a, "") for a in axes]
@@ -86,14 +91,15 @@ def format_table(study, summary: list[dict], info: dict) -> str:
             m = r["metrics"][f"report_constraint_{i}"]
             cells.append(f"{100 * m['mean']:.3f} ± {100 * m['std']:.3f}")
         if study.baseline:
-            d = r["metrics"].get("delta_macro_f1")
-            cells.append(
-                "baseline"
-                if r["row"] == study.baseline
-                else f"{d['mean']:+.3f} ± {d['std']:.3f} ({d['better_seeds']}/{d['seeds']})"
-                if d
-                else ""
-            )
+            for key in ("delta_macro_f1", "delta_macro_f1_noisy"):
+                d = r["metrics"].get(key)
+                cells.append(
+                    "baseline"
+                    if r["row"] == study.baseline
+                    else f"{d['mean']:+.3f} ± {d['std']:.3f} ({d['better_seeds']}/{d['seeds']})"
+                    if d
+                    else ""
+                )
         lines.append("| " + " | ".join(cells) + " |")
     foot = (
         f"\nMean ± standard deviation over seeds {', '.join(map(str, study.seeds))} on MIT-BIH DS2 (beats at the "
@@ -106,7 +112,8 @@ def format_table(study, summary: list[dict], info: dict) -> str:
         f"{info['run_seconds_total'] / 60:.1f} min). Common settings: {' '.join(study.common) or 'none'}."
         + (
             " Δ: each seed's macro F1 minus the baseline row's with the same seed (mean ± sd; in how many seeds it "
-            "was higher)."
+            "was higher). In noise: every DS2 window with NSTDB noise from the second half of each noise record "
+            "(ma, bw or both) at 0-12 dB, the same noise for every run."
             if study.baseline
             else ""
         )

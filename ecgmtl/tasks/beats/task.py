@@ -3,7 +3,9 @@ context, and the reconstruction of each beat window. Trained on MIT-BIH DS1 (who
 the checkpoint), evaluated on DS2: the inter-patient protocol (de Chazal et al. 2004).
 
 Config keys that apply: data.train, data.val, data.test, data.jitter (a random shift of the training windows,
-as the detector's offset at prediction), train.class_weight_power, train.n_fraction, and preprocess.*.
+as the detector's offset at prediction), data.noise_prob and data.noise_snr_db (NSTDB noise on the input,
+the clean window the reconstruction target: see augment.py), train.class_weight_power, train.n_fraction, and
+preprocess.*.
 """
 
 from __future__ import annotations
@@ -94,6 +96,18 @@ class BeatTask(Task):
             "data_fingerprint": data_fingerprint(db, train_records + val_records),
             "code_version": __version__,
         }
+        self.noise = None
+        if cfg.data.noise_prob > 0:
+            from ecgmtl.tasks.beats.augment import NoiseBank
+
+            self.noise = NoiseBank(database_dir(data_root(cfg.data.data_dir), "nstdb"), cfg.preprocess)
+            self.noise_gen = torch.Generator().manual_seed(cfg.train.seed * 1009 + ctx.rank)
+            meta["train_noise"] = {
+                "nstdb": list(self.noise.kinds),
+                "half": "first",
+                "prob": cfg.data.noise_prob,
+                "snr_db": list(cfg.data.noise_snr_db),
+            }
         self.val = val
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
@@ -114,6 +128,15 @@ class BeatTask(Task):
             keep = (labels != 0) | (rng.random(len(idx)) < cfg.train.n_fraction)
             idx = idx[keep]
         return rng.permutation(idx) if shuffle else idx
+
+    def model_input(self, x, cfg, ctx):
+        """The window with NSTDB noise on a data.noise_prob share (the reconstruction target stays clean)."""
+        if getattr(self, "noise", None) is None:
+            return x
+        from ecgmtl.tasks.beats.augment import add_noise
+
+        lo, hi = cfg.data.noise_snr_db
+        return add_noise(x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen)
 
     def class_weights(self, labels: np.ndarray, cfg: Config) -> np.ndarray:
         return class_weights(labels, len(self.classes), cfg.train.class_weight_power)

@@ -1,0 +1,77 @@
+"""Training windows corrupted with real noise, the clean window kept as the reconstruction target: the
+reconstruction head becomes a denoiser and the classifier learns beats in noise.
+
+The noise is NSTDB's muscle artifact (`ma`) and baseline wander (`bw`), both channels, from the **first half**
+(in time) of each noise record only (the second half is for testing), filtered as the ECG is (resampled to
+the model rate, band-passed), so that adding it to a filtered window equals filtering the noisy signal. Its
+size follows WFDB's `nst`: SNR = 10 log10(S / N), S = (the window's QRS peak-to-peak)^2 / 8, N the raw noise
+record's power (1-s windows, the top and bottom 5% left out). A third of the noisy windows take both kinds
+at once, each 3 dB lower.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+KINDS = ("ma", "bw")
+
+
+class NoiseBank:
+    """Filtered noise at the model rate, (kinds x channels, samples), and each kind's raw noise size; from the
+    first half of each record (training) or the second (`half="second"`: testing only)."""
+
+    def __init__(self, nstdb: Path, pcfg, kinds: tuple[str, ...] = KINDS, half: str = "first") -> None:
+        from ecgmtl.io.record import read_record
+        from ecgmtl.signal.noise import noise_half, noise_size
+        from ecgmtl.signal.preprocess import prepare_signal
+
+        rows, sizes = [], []
+        for k in kinds:
+            rec = read_record(nstdb / k, annotations=False)
+            raw = noise_half(rec.signal.astype(np.float64), half)
+            for ch in range(raw.shape[1]):
+                rows.append(prepare_signal(raw[:, ch] - raw[:, ch].mean(), rec.fs, pcfg))
+                sizes.append(noise_size(raw[:, ch] - raw[:, ch].mean(), rec.fs))
+        n = min(len(r) for r in rows)
+        self.kinds = kinds
+        self.channels = len(rows) // len(kinds)
+        self.signal = torch.from_numpy(np.stack([r[:n] for r in rows]).astype(np.float32))
+        self.size = torch.tensor(sizes, dtype=torch.float32)
+
+    def crops(self, rows: torch.Tensor, width: int, gen: torch.Generator) -> torch.Tensor:
+        """(batch, width) random crops of the given rows."""
+        start = torch.randint(0, self.signal.shape[1] - width, (len(rows),), generator=gen)
+        return self.signal[rows[:, None], start[:, None] + torch.arange(width)[None, :]]
+
+
+def add_noise(
+    x: torch.Tensor, bank: NoiseBank, prob: float, snr_db: tuple[float, float], pre: int, gen: torch.Generator
+) -> torch.Tensor:
+    """x (batch, channels, samples) with noise on a `prob` share of the windows at an SNR drawn uniformly from
+    snr_db, measured on channel 0's QRS (`pre`: the R peak's index, within 8 samples). The same noise goes
+    on every channel: each is the lead (the template channel is the lead minus the record's median beat, so
+    the lead's noise is in it too)."""
+    b, _, w = x.shape
+    if prob <= 0 or b == 0:
+        return x
+    noisy = torch.rand(b, generator=gen) < prob
+    if not bool(noisy.any()):
+        return x
+    qrs = x[:, 0, max(pre - 8, 0) : pre + 9].detach().cpu().float()
+    s = (qrs.amax(dim=1) - qrs.amin(dim=1)) ** 2 / 8
+    snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(b, generator=gen)
+    n_kinds, ch = len(bank.kinds), bank.channels
+    kind = torch.randint(0, n_kinds, (b,), generator=gen)
+    both = (torch.rand(b, generator=gen) < 1 / 3) & torch.tensor(n_kinds > 1)
+    noise = torch.zeros(b, w)
+    for k in range(n_kinds):
+        use = (kind == k) | both
+        rows = k * ch + torch.randint(0, ch, (b,), generator=gen)
+        crop = bank.crops(rows, w, gen)
+        power = bank.size[rows] * 10 ** (torch.where(both, snr + 3.0, snr) / 10)
+        noise += torch.where(use, torch.sqrt(s / power), torch.zeros(b))[:, None] * crop
+    noise = torch.where(noisy[:, None], noise, torch.zeros_like(noise))
+    return x + noise.to(x.device, x.dtype)[:, None, :]
