@@ -134,7 +134,31 @@ def score(model_path: Path, db: Path, records: list[str]) -> dict:
     return conf
 
 
+NOISE = (("ma", 12.0), ("ma", 6.0), ("bw", 6.0))  # the conditions measured on the held-out records
+
+
+def noise_counts(model_path: Path, records: list[str]) -> dict:
+    """Outcome counts (correct, wrong, unclassified, missed) of the beats in the noisy minutes, per NOISE
+    condition, noise from the first half of each NSTDB record (selection data)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import noise_stress
+
+    from ecgmtl.deploy.runtime import OnnxModel
+
+    model = OnnxModel(model_path, device="cpu")
+    out = {}
+    for kind, snr in NOISE:
+        res = noise_stress.run(model, records, [kind], [snr], "first")
+        key = f"{kind}@{snr:g}"
+        counts = np.sum([r[key] for r in res["per_record"].values()], axis=0)
+        out.update({f"noise:{key}:{o}": int(c) for o, c in zip(noise_stress.OUTCOMES, counts)})
+    return out
+
+
 def figures(conf: dict) -> dict:
+    noise = {k: v for k, v in conf.items() if k.startswith("noise:")}
+    conf = {k: v for k, v in conf.items() if not k.startswith("noise:")}
+
     def n(ref="*", got="*"):
         return sum(
             v
@@ -155,6 +179,11 @@ def figures(conf: dict) -> dict:
         tp, called = n(c, c), n(got=c)
         out[f"{c}_se"] = tp / max(n(c), 1)
         out[f"{c}_ppv"] = tp / max(called, 1)
+    for kind, snr in NOISE:
+        key = f"{kind}@{snr:g}"
+        total = sum(noise.get(f"noise:{key}:{o}", 0) for o in ("correct", "wrong", "unclassified", "missed"))
+        for o in ("correct", "wrong"):
+            out[f"{key}_{o}"] = noise.get(f"noise:{key}:{o}", 0) / max(total, 1) if total else float("nan")
     return out
 
 
@@ -162,7 +191,9 @@ def row(name: str, f: dict, note: str = "") -> str:
     return (
         f"| {name} | {f['accuracy']:.3f} | {100 * f['S_se']:.1f} / {100 * f['S_ppv']:.1f} | "
         f"{100 * f['V_se']:.1f} / {100 * f['V_ppv']:.1f} | {100 * f['N_as_F']:.2f}% | "
-        f"{100 * f['unclassified']:.2f}% ({100 * f['V_unclassified']:.2f}% of V) | {note} |"
+        f"{100 * f['unclassified']:.2f}% ({100 * f['V_unclassified']:.2f}% of V) | "
+        + " | ".join(f"{100 * f[f'{k}@{s:g}_correct']:.1f} / {100 * f[f'{k}@{s:g}_wrong']:.1f}" for k, s in NOISE)
+        + f" | {note} |"
     )
 
 
@@ -187,7 +218,7 @@ def main() -> None:
         test = split[k]
         train = [r for r in DS1 if r not in test]
         model = run_fold(args.name, k, test, train, validation_records(train, counts), args.set, args.seed)
-        return k, score(model, db, test)
+        return k, {**score(model, db, test), **noise_counts(model, test)}
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = dict(pool.map(one, todo))
@@ -204,7 +235,11 @@ def main() -> None:
     out.write_text(json.dumps(old, indent=1))
     print("folds:", "; ".join(",".join(f) for f in split))
     print(f"folds done: {sorted(old['folds'])}")
-    print("| variant | accuracy | S Se / PPV | V Se / PPV | N called F | unclassified | note |")
+    print(
+        "| variant | accuracy | S Se / PPV | V Se / PPV | N called F | unclassified | "
+        + " | ".join(f"{k} {s:g} dB correct / wrong" for k, s in NOISE)
+        + " | note |"
+    )
     print(row(args.name, old["pooled"], args.note))
 
 
