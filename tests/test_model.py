@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from ecgmtl.models import ENCODERS, ModelConfig, build_model
@@ -27,3 +28,16 @@ def test_registry_refuses_duplicates_and_names_choices():
         ENCODERS.register("resnet1d")(object)
     with pytest.raises(ConfigError, match="resnet1d"):
         ENCODERS.get("nope")
+
+
+def test_rr_columns_limit_the_rr_features_the_classifier_sees():
+    model = build_model(ModelConfig(rr_columns=[3, 4, 5, 6]), 1, 7, 5).eval()
+    x, rr = torch.randn(4, 1, 128), torch.randn(4, 7)
+    other = rr.clone()
+    other[:, :3] = 100.0  # the absolute intervals (seconds) are not seen
+    with torch.no_grad():
+        assert torch.equal(model(x, rr)["logits"], model(x, other)["logits"])
+        other[:, 3] += 1.0
+        assert not torch.equal(model(x, rr)["logits"], model(x, other)["logits"])
+    with pytest.raises(ValueError, match="out of range"):
+        build_model(ModelConfig(rr_columns=[7]), 1, 7, 5)

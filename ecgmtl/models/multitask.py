@@ -29,6 +29,7 @@ class ModelConfig:
     head_hidden: int = 64
     dropout: float = 0.2
     use_rr: bool = True
+    rr_columns: list[int] = field(default_factory=list)  # the RR features the classifier sees (empty: all)
     sharing: str = "hard"  # hard, soft or none (see the module docstring)
     soft_coef: float = 1e-2  # soft sharing: coefficient of sum ||theta_cls - theta_rec||^2 over encoder parameters
     norm: str = "batch"  # batch or group (batch-independent; see encoders.norm_layer)
@@ -61,7 +62,11 @@ class MultiTaskModel(nn.Module):
             self.encoders = nn.ModuleDict({"classification": first, "reconstruction": second})
         c, r = first.out_channels, first.reduction
         self.reduction = r
-        self.classifier = ClassificationHead(c, n_rr if cfg.use_rr else 0, n_classes, cfg.head_hidden, cfg.dropout)
+        if cfg.rr_columns and not all(0 <= i < n_rr for i in cfg.rr_columns):
+            raise ValueError(f"rr_columns {list(cfg.rr_columns)} out of range for {n_rr} RR features")
+        self.rr_index = list(cfg.rr_columns)
+        n_used = len(self.rr_index) or n_rr
+        self.classifier = ClassificationHead(c, n_used if cfg.use_rr else 0, n_classes, cfg.head_hidden, cfg.dropout)
         self.reconstructor = ReconstructionHead(c, r, in_leads, cfg.kernel, cfg.norm)
 
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -96,6 +101,8 @@ class MultiTaskModel(nn.Module):
         pad = -length % self.reduction  # a window that the encoder's reduction does not divide: zero-padded
         if pad:
             x = torch.nn.functional.pad(x, (0, pad))
+        if rr is not None and self.rr_index:
+            rr = rr[:, self.rr_index]
         if self.cfg.sharing == "hard":
             feats = self.encoder(x)
             out = {"logits": self.classifier(feats, rr), "reconstruction": self.reconstructor(feats)}
