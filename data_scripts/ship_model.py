@@ -23,12 +23,12 @@ NAME = "mitdb-resnet1d"
 
 
 CAVEAT = (
-    "Caveat: the checkpoint within a run is chosen on the validation records only, but the recipe (no "
-    "median-beat channel, class weights (n / n_c)^0.5, these validation records) was chosen among about ten "
-    "variants after seeing their DS2 results, so the DS2 figures are optimistically biased, and the seed moves "
-    "S and V a lot. Three quarters of DS2's S beats come from one record (232: bradycardia with long pauses, "
-    "S beats the majority); variants with the median-beat channel scored higher on validation and on V but "
-    "called most of 232's S beats N."
+    "How the recipe was chosen: by whole-record 4-fold cross-validation inside DS1 only (data_scripts/beat_cv.py; "
+    "each variant, its cross-validated score and the date are in studies/LOG.md), DS2 untouched until the recipe "
+    "was frozen; the checkpoint within a run is chosen on validation records taken from the training records. "
+    "Earlier versions of this model (before 2026-12-03) were chosen after looking at DS2. Three quarters of "
+    "DS2's S beats come from one record (232: bradycardia with long pauses, S beats the majority), so DS2's S "
+    "figures move with how that one record goes. See studies/LOG.md for how many times DS2 has been evaluated."
 )
 
 
@@ -86,6 +86,17 @@ def _calibration(meta: dict) -> str:
     )
 
 
+def _noise(meta: dict) -> str:
+    n = meta.get("train_noise")
+    if not n:
+        return "none (clean windows only)."
+    return (
+        f"NSTDB {' and '.join(n['nstdb'])} from the {n['half']} half (in time) of each noise record only, on "
+        f"{100 * n['prob']:.0f}% of the training windows at {n['snr_db'][0]:g} to {n['snr_db'][1]:g} dB, the "
+        "clean window the reconstruction target (the reconstruction head is a denoiser)."
+    )
+
+
 def table(rep: dict) -> str:
     rows = ["| class | Se % | PPV % | F1 % | beats |", "|---|---:|---:|---:|---:|"]
     for c, m in rep["per_class"].items():
@@ -130,7 +141,8 @@ File: `{NAME}.onnx` (ONNX, opset from torch's exporter), run by onnxruntime; `ec
 Lead {meta["preprocess"]["lead"]} (aliases II, ML2, ECG) of any WFDB record, any sampling rate (resampled to
 {meta["preprocess"]["fs"]:g} Hz), band-pass {meta["preprocess"]["highpass_hz"]}-{meta["preprocess"]["lowpass_hz"]} Hz,
 scaled by the record's median R amplitude; windows of {meta["preprocess"]["pre"]} + {meta["preprocess"]["post"]}
-samples around each R peak (neurokit2's detector){template}.
+samples around each R peak (a gradient QRS detector after neurokit2's, with search-back, T-wave rejection and
+beats only the second lead shows){template}.
 Every parameter is in the file's metadata (key `ecgmtl`).
 
 ## Training
@@ -139,6 +151,7 @@ Every parameter is in the file's metadata (key `ecgmtl`).
   DS2 was not used for training or for choosing the checkpoint. Paced records 102, 104, 107, 217 are left out.
 - Command: `ecgmtl train --config configs/mitdb.yaml --out runs/ship` (seed 0, one CPU thread), best epoch
   {meta["epoch"]} of {meta["epochs"]}; {train_info["machine"]}{train_info.get("seconds") and f", {train_info['seconds']} s" or ""}.
+- Training noise: {_noise(meta)}
 - Data fingerprint {meta["data_fingerprint"]}; exported {meta["exported"]}.
 
 ## Results on DS2 (22 records, beats at the annotated R peaks)
