@@ -18,8 +18,8 @@ def study(
     workers: Annotated[int, typer.Option(help="Runs trained at the same time.")] = 2,
     threads: Annotated[int, typer.Option(help="CPU threads per run.")] = 1,
     readme: Annotated[Optional[Path], typer.Option(help="Write the table into this README's study block.")] = None,
-    readme_block: Annotated[
-        str, typer.Option(help="The README block written (<!-- NAME --> ... <!-- /NAME -->).")
+    block: Annotated[
+        str, typer.Option("--readme-block", help="The README block written (<!-- NAME --> ... <!-- /NAME -->).")
     ] = README_MARKER,
     dry_run: Annotated[bool, typer.Option(help="List the rows and runs, train nothing.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="The summary as JSON on stdout.")] = False,
@@ -31,7 +31,7 @@ def study(
 
     s = guarded(load_study, config)
     if readme is not None:
-        guarded(readme_block, readme, readme_block)  # before hours of training, not after
+        guarded(readme_block, readme, block)  # before hours of training, not after
     say(f"study {config}: {len(s.rows)} settings x {len(s.seeds)} seeds = {len(s.rows) * len(s.seeds)} runs")
     if dry_run:
         for r in s.rows:
@@ -44,8 +44,8 @@ def study(
     table = format_table(s, info["rows"], info)
     if readme is not None:
         cmd = f"ecgmtl study --config {config} --out {out} --workers {workers} --threads {threads}"
-        cmd += f" --readme-block {readme_block}" if readme_block != README_MARKER else ""
-        guarded(update_readme, readme, readme_block, f"```\n{cmd}\n```\n\n{table}")
+        cmd += f" --readme-block {block}" if block != README_MARKER else ""
+        guarded(update_readme, readme, block, f"```\n{cmd}\n```\n\n{table}")
         say(f"table written into {readme}")
     if json_:
         emit_json(info)

@@ -275,3 +275,15 @@ def test_bad_study_files_exit_2_with_one_line(text, match, tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip() and "Warning" not in ln]
     assert res.returncode == 2 and len(lines) == 1 and match in lines[0], res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_study_readme_block_is_checked_before_training(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- study:mitdb -->\n<!-- /study:mitdb -->\n<!-- study:mine -->\nold\n<!-- /study:mine -->\n")
+    args = ("study", "--config", ROOT / "studies" / "mitdb-mtl.yaml", "--out", tmp_path / "out", "--dry-run")
+    ok = run_cli(*args, "--readme", readme, "--readme-block", "study:mine")
+    assert ok.returncode == 0 and "sharing-none" in ok.stdout + ok.stderr, ok.stderr
+    bad = run_cli(*args, "--readme", readme, "--readme-block", "study:other")
+    lines = [ln for ln in bad.stderr.splitlines() if ln.strip() and "Warning" not in ln]
+    assert bad.returncode != 0 and len(lines) == 1 and "study:other" in lines[0], bad.stderr
+    assert "old" in readme.read_text()  # a dry run writes nothing
