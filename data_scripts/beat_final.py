@@ -23,7 +23,6 @@ import beat_cv  # noqa: E402
 import noise_stress  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("accuracy", "S_se", "S_ppv", "V_se", "V_ppv", "N_as_F", "unclassified", "V_unclassified")
 
 
 def train_seed(seed: int, out: Path, sets: list[str]) -> Path:
@@ -56,9 +55,78 @@ def measure(model_path: Path) -> dict:
     return {"clean": clean, "noise": noisy["shares"], "noise_clean_records": noisy["clean"]}
 
 
-def spread(values: list[float]) -> str:
-    v = np.asarray(values, dtype=float)
-    return f"{np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}]"
+def s_by_record(models: dict[int, Path]) -> str:
+    """Where S is found and where it is called falsely, record by record, at the annotated R peaks (the
+    cached DS2 windows: fast), for each seed; and S sensitivity with and without record 232."""
+    from ecgmtl.config import load_config
+    from ecgmtl.data.mitdb import CLASSES, DS2, load_beats
+    from ecgmtl.data.paths import cache_dir, data_root, database_dir
+    from ecgmtl.deploy.runtime import OnnxModel
+
+    pcfg = load_config(ROOT / "configs" / "mitdb.yaml").preprocess
+    db, cache, s = database_dir(data_root(), "mitdb"), cache_dir(None), CLASSES.index("S")
+    table: dict[str, list[tuple[int, int, int]]] = {}
+    for path in models.values():
+        model = OnnxModel(path, device="cpu")
+        for r in DS2:
+            ds = load_beats(db, [r], pcfg, cache)
+            pred = model.run(ds.windows, ds.rr)[0].argmax(1)
+            y = ds.labels == s
+            table.setdefault(r, []).append((int(y.sum()), int((y & (pred == s)).sum()), int((~y & (pred == s)).sum())))
+    rows = [
+        f"| record | S beats | S found, seeds {', '.join(map(str, models))} | false S, same seeds |",
+        "|---|---:|---|---|",
+    ]
+    for r, v in table.items():
+        if v[0][0] or max(x[2] for x in v) >= 10:
+            rows.append(
+                f"| {r} | {v[0][0]} | {' / '.join(str(x[1]) for x in v)} | {' / '.join(str(x[2]) for x in v)} |"
+            )
+    for label, recs in (("all DS2", list(table)), ("DS2 without 232", [r for r in table if r != "232"])):
+        se = [
+            100 * sum(table[r][k][1] for r in recs) / max(sum(table[r][k][0] for r in recs), 1)
+            for k in range(len(models))
+        ]
+        rows.append(f"\nS Se on {label}: median {np.median(se):.1f}% [{min(se):.1f}, {max(se):.1f}]")
+    return "\n".join(rows)
+
+
+def report(results: dict[int, dict]) -> str:
+    """Markdown: one row per seed (clean DS2), the median [min, max] row, and the noise table (median over
+    seeds, the range of correct and wrong after it)."""
+    rows = [
+        "| seed | accuracy | S Se / PPV % | V Se / PPV % | N called F | unclassified (of V) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for s, r in results.items():
+        f = r["clean"]
+        rows.append(
+            f"| {s} | {f['accuracy']:.3f} | {100 * f['S_se']:.1f} / {100 * f['S_ppv']:.1f} | "
+            f"{100 * f['V_se']:.1f} / {100 * f['V_ppv']:.1f} | {100 * f['N_as_F']:.2f}% | "
+            f"{100 * f['unclassified']:.2f}% ({100 * f['V_unclassified']:.2f}%) |"
+        )
+
+    def med(key: str, scale: float = 100.0, digits: int = 1) -> str:
+        v = np.asarray([r["clean"][key] for r in results.values()], dtype=float) * scale
+        return f"{np.median(v):.{digits}f} [{v.min():.{digits}f}, {v.max():.{digits}f}]"
+
+    rows.append(
+        f"| **median [min, max]** | {med('accuracy', 1, 3)} | {med('S_se')} / {med('S_ppv')} | "
+        f"{med('V_se')} / {med('V_ppv')} | {med('N_as_F', 100, 2)}% | {med('unclassified', 100, 2)}% "
+        f"({med('V_unclassified', 100, 2)}%) |"
+    )
+    rows += [
+        "",
+        "| noise, SNR | correct % | wrong % | unclassified % | missed % |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for cond in next(iter(results.values()))["noise"]:
+        cell = []
+        for o in noise_stress.OUTCOMES:
+            v = 100 * np.asarray([r["noise"][cond][o] for r in results.values()], dtype=float)
+            cell.append(f"{np.median(v):.1f} [{v.min():.1f}, {v.max():.1f}]")
+        rows.append(f"| {cond.replace('@', ' ')} dB | " + " | ".join(cell) + " |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -67,6 +135,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "final")
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--per-record", action="store_true", help="S found and false S per DS2 record (annotated peaks)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -81,30 +150,9 @@ def main() -> None:
     found = sorted(args.out.glob("seed*/ds2.json"), key=lambda p: int(p.parent.name[4:]))
     results = {int(p.parent.name[4:]): json.loads(p.read_text()) for p in found}
     (args.out / "final.json").write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1))
-    print("| seed | accuracy | S Se / PPV | V Se / PPV | N called F | unclassified (of V) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for s, r in results.items():
-        f = r["clean"]
-        print(
-            f"| {s} | {f['accuracy']:.3f} | {100 * f['S_se']:.1f} / {100 * f['S_ppv']:.1f} | "
-            f"{100 * f['V_se']:.1f} / {100 * f['V_ppv']:.1f} | {100 * f['N_as_F']:.2f}% | "
-            f"{100 * f['unclassified']:.2f}% ({100 * f['V_unclassified']:.2f}%) |"
-        )
-    print("\nmedian [min, max] over seeds:")
-    for k in KEYS:
-        print(f"  {k}: {spread([r['clean'][k] for r in results.values()])}")
-    print("\nnoise (beats of the noisy minutes: correct / wrong / unclassified / missed), median over seeds:")
-    for cond in next(iter(results.values()))["noise"]:
-        med = {o: np.median([r["noise"][cond][o] for r in results.values()]) for o in noise_stress.OUTCOMES}
-        rng = {
-            o: (min(r["noise"][cond][o] for r in results.values()), max(r["noise"][cond][o] for r in results.values()))
-            for o in ("correct", "wrong")
-        }
-        print(
-            f"  {cond}: "
-            + " / ".join(f"{100 * med[o]:.1f}" for o in noise_stress.OUTCOMES)
-            + f"  (correct {100 * rng['correct'][0]:.1f}-{100 * rng['correct'][1]:.1f}, wrong {100 * rng['wrong'][0]:.1f}-{100 * rng['wrong'][1]:.1f})"
-        )
+    print(report(results))
+    if args.per_record:
+        print("\n" + s_by_record({k: args.out / f"seed{k}" / "model.onnx" for k in results}))
 
 
 if __name__ == "__main__":
