@@ -121,7 +121,7 @@ class Trainer(TrainerState):
         )
         self.epoch = 0  # epochs completed
         self.step = 0  # batches trained (a per-task schedule takes one optimizer step per task on each)
-        self.best, self.best_epoch = -1.0, -1
+        self.best, self.best_epoch = float("-inf"), -1  # a score may be negative (an SNR gain in dB)
         self.nonfinite = 0  # steps skipped in a row
 
     def _prepare_distributed(self) -> None:
