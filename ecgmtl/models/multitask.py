@@ -33,6 +33,7 @@ class ModelConfig:
     sharing: str = "hard"  # hard, soft or none (see the module docstring)
     soft_coef: float = 1e-2  # soft sharing: coefficient of sum ||theta_cls - theta_rec||^2 over encoder parameters
     norm: str = "batch"  # batch or group (batch-independent; see encoders.norm_layer)
+    residual: bool = False  # the reconstruction is the input minus the head's output: the head estimates the noise
 
 
 class MultiTaskModel(nn.Module):
@@ -62,6 +63,7 @@ class MultiTaskModel(nn.Module):
             self.encoders = nn.ModuleDict({"classification": first, "reconstruction": second})
         c, r = first.out_channels, first.reduction
         self.reduction = r
+        self.pad_multiple = getattr(first, "pad_multiple", r)  # a U-Net keeps the length but needs a multiple
         if cfg.rr_columns and not all(0 <= i < n_rr for i in cfg.rr_columns):
             raise ValueError(f"rr_columns {list(cfg.rr_columns)} out of range for {n_rr} RR features")
         self.rr_index = list(cfg.rr_columns)
@@ -98,7 +100,7 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, x: torch.Tensor, rr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         length = x.shape[-1]
-        pad = -length % self.reduction  # a window that the encoder's reduction does not divide: zero-padded
+        pad = -length % self.pad_multiple  # a window that the encoder's reduction does not divide: zero-padded
         if pad:
             x = torch.nn.functional.pad(x, (0, pad))
         if rr is not None and self.rr_index:
@@ -111,6 +113,8 @@ class MultiTaskModel(nn.Module):
                 "logits": self.classifier(self.encoders["classification"](x), rr),
                 "reconstruction": self.reconstructor(self.encoders["reconstruction"](x)),
             }
+        if self.cfg.residual:
+            out["reconstruction"] = x - out["reconstruction"]  # the head estimates the noise
         if pad:
             out["reconstruction"] = out["reconstruction"][..., :length]
         return out
