@@ -106,9 +106,41 @@ def _other(leads: tuple[str, ...], j: int) -> int | None:
     return next((k for k in range(len(leads)) if k != j), None)
 
 
+def open_all_leads(path: str | os.PathLike, whole_s: float = WHOLE_S) -> list[LeadSource]:
+    """Every lead of a record, as open_leads gives one (chunked when the record is long)."""
+    base = record_base(path)
+    header = base.with_name(base.name + ".hea")
+    if header.is_file():
+        lines, at = _header_lines(base.name, header)
+        fields = lines[at].split()
+        fs = _number(fields[2].split("/")[0].split("(")[0]) if len(fields) >= 3 else None
+        n = _number(fields[3]) if len(fields) >= 4 else None
+        if fs and n and n / fs > whole_s and "/" not in fields[0]:
+            sources = _chunked_sources(base, tuple(_check_header_fields(base.name, lines, at)))
+            if sources is not None:
+                return sources
+    rec = read_record(path, annotations=False)
+    return [
+        LeadSource(rec.name, rec.fs, rec.signal.shape[0], rec.leads, name, rec.warnings, _whole=rec.signal[:, k])
+        for k, name in enumerate(rec.leads)
+    ]
+
+
 def _chunked(base: Path, lead: str, warnings: tuple[str, ...]) -> tuple[LeadSource, LeadSource | None] | None:
     """Chunked sources of a long single-segment record (the lead, the other lead); None where its header
     needs read_record's help."""
+    sources = _chunked_sources(base, warnings)
+    if sources is None:
+        return None
+    leads = sources[0].leads
+    j = lead_index(base.name, leads, lead)
+    k = _other(leads, j)
+    return sources[j], None if k is None else sources[k]
+
+
+def _chunked_sources(base: Path, warnings: tuple[str, ...]) -> list[LeadSource] | None:
+    """A chunked source for every lead of a long single-segment record; None where its header needs
+    read_record's help. A truncated signal file fails here, before any work."""
     import wfdb
 
     try:
@@ -126,16 +158,23 @@ def _chunked(base: Path, lead: str, warnings: tuple[str, ...]) -> tuple[LeadSour
             raise RecordError(f"record {base.name}: signal file missing ({f}); copy it beside {base.name}.hea")
     leads = tuple(str(s) for s in h.sig_name)
     units = h.units or [""] * len(leads)
-
-    def source(i: int) -> LeadSource:
-        factor = _TO_MV.get((units[i] or "").strip().lower(), 1.0)
-        return LeadSource(base.name, float(h.fs), int(h.sig_len), leads, leads[i], warnings, None, base, i, factor)
-
-    j = lead_index(base.name, leads, lead)
-    src = source(j)
-    src.read(src.n_samples - 1, src.n_samples)  # a truncated signal file fails here, before any work
-    k = _other(leads, j)
-    return src, None if k is None else source(k)
+    sources = [
+        LeadSource(
+            base.name,
+            float(h.fs),
+            int(h.sig_len),
+            leads,
+            leads[i],
+            warnings,
+            None,
+            base,
+            i,
+            _TO_MV.get((units[i] or "").strip().lower(), 1.0),
+        )
+        for i in range(len(leads))
+    ]
+    sources[0].read(sources[0].n_samples - 1, sources[0].n_samples)
+    return sources
 
 
 @dataclass(frozen=True)
