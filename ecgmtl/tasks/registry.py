@@ -4,6 +4,7 @@ lookups: a task by name, the task of a model's metadata (the one place a model's
 from __future__ import annotations
 
 import ecgmtl.tasks.beats.task  # noqa: F401
+import ecgmtl.tasks.restore.task  # noqa: F401
 import ecgmtl.tasks.twelve_lead.task  # noqa: F401
 from ecgmtl.errors import ConfigError, ModelError
 from ecgmtl.tasks.base import DEFAULT_TASK, TASKS, Task

@@ -20,7 +20,8 @@ KINDS = ("ma", "bw")
 
 
 class NoiseBank:
-    """Filtered noise at the model rate, (kinds x channels, samples), and each kind's raw noise size; from the
+    """Filtered noise at the model rate, (kinds x channels, samples), and each kind's raw noise size (as nst
+    measures it) and raw mean power; from the
     first half of each record (training) or the second (`half="second"`: testing only)."""
 
     def __init__(self, nstdb: Path, pcfg, kinds: tuple[str, ...] = KINDS, half: str = "first") -> None:
@@ -28,18 +29,20 @@ class NoiseBank:
         from ecgmtl.signal.noise import noise_half, noise_size
         from ecgmtl.signal.preprocess import prepare_signal
 
-        rows, sizes = [], []
+        rows, sizes, powers = [], [], []
         for k in kinds:
             rec = read_record(nstdb / k, annotations=False)
             raw = noise_half(rec.signal.astype(np.float64), half)
             for ch in range(raw.shape[1]):
                 rows.append(prepare_signal(raw[:, ch] - raw[:, ch].mean(), rec.fs, pcfg))
                 sizes.append(noise_size(raw[:, ch] - raw[:, ch].mean(), rec.fs))
+                powers.append(float(np.mean((raw[:, ch] - raw[:, ch].mean()) ** 2)))
         n = min(len(r) for r in rows)
         self.kinds = kinds
         self.channels = len(rows) // len(kinds)
         self.signal = torch.from_numpy(np.stack([r[:n] for r in rows]).astype(np.float32))
         self.size = torch.tensor(sizes, dtype=torch.float32)
+        self.power = torch.tensor(powers, dtype=torch.float32)  # mean power of the raw track (slow drift included)
 
     def crops(self, rows: torch.Tensor, width: int, gen: torch.Generator) -> torch.Tensor:
         """(batch, width) random crops of the given rows."""

@@ -1,0 +1,140 @@
+"""The restoration task's data: continuous segments of every lead of MIT-BIH records, filtered as at
+prediction (resampled to the model rate, band-passed 0.5-40 Hz: the clean target), each labelled with
+whether it holds an S or a V beat (the classification head's multi-label target).
+
+And the corruption of a training batch (`corrupt`): NSTDB `ma` and `bw` from the **first** half of each
+noise record (ecgmtl.tasks.beats.augment.NoiseBank), alone or mixed, at an SNR drawn per segment (the
+segment's mean power over the raw noise track's: the evaluation's definition), plus
+artefacts made here so that the model does not learn NSTDB alone: powerline hum (50 or 60 Hz, what a 40 Hz
+low-pass leaves of it), spikes, clipping, amplitude steps and baseline steps (as the 0.5 Hz high-pass leaves
+a step: decaying with its time constant).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ecgmtl.signal.preprocess import PreprocessConfig, prepare_signal
+from ecgmtl.tasks.restore.task import CLASSES
+
+
+@dataclass
+class Segments:
+    """x: (n, 1, length) float32, filtered lead in mV; labels: (n, 2) float32 multi-hot (S, V);
+    record: (n,) the index in `names` of the record each segment comes from."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    record: np.ndarray
+    names: list[str]
+
+
+def record_leads(db: Path, name: str, pcfg: PreprocessConfig) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Every lead of a record filtered at the model rate, with its beat annotations at the model rate: (leads,
+    R-peak samples, AAMI class letters)."""
+    from ecgmtl.data.mitdb import AAMI
+    from ecgmtl.io.record import read_record
+
+    rec = read_record(db / name)
+    leads = [prepare_signal(rec.signal[:, j], rec.fs, pcfg) for j in range(rec.signal.shape[1])]
+    ann = rec.annotation
+    keep = np.array([s in AAMI for s in ann.symbol], dtype=bool)
+    samples = np.round(ann.sample[keep] * pcfg.fs / rec.fs).astype(np.int64)
+    return leads, samples, np.array([AAMI[s] for s in ann.symbol[keep]])
+
+
+def load_segments(db: Path, records: list[str], pcfg: PreprocessConfig, length: int, stride: int) -> Segments:
+    """Segments of `length` samples every `stride` samples, from every lead of every record."""
+    xs, labels, owner = [], [], []
+    for i, name in enumerate(records):
+        leads, samples, cls = record_leads(db, name, pcfg)
+        n = min(len(x) for x in leads)
+        starts = np.arange(0, n - length + 1, stride)
+        for x in leads:
+            xs.append(x[starts[:, None] + np.arange(length)[None, :]])
+            for s in starts:
+                inside = cls[(samples >= s) & (samples < s + length)]
+                labels.append([float((inside == c).any()) for c in CLASSES])
+            owner += [i] * len(starts)
+    return Segments(
+        np.concatenate(xs)[:, None, :].astype(np.float32),
+        np.asarray(labels, np.float32),
+        np.asarray(owner, np.int64),
+        list(records),
+    )
+
+
+def segment_power(x: torch.Tensor) -> torch.Tensor:
+    """The mean power of each clean filtered segment x (batch, samples): the S of SNR = 10 log10(S / N), N the
+    raw noise track's mean power, as the evaluation measures the input SNR (evaluate.py)."""
+    return x.float().pow(2).mean(dim=1).clamp_min(1e-8)
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """What `corrupt` draws: the share of segments given NSTDB noise, its SNR range (dB), and the share given
+    one synthetic artefact on top (each kind equally likely)."""
+
+    noise_prob: float = 0.8
+    snr_db: tuple[float, float] = (-6.0, 24.0)
+    artefact_prob: float = 0.3
+
+
+ARTEFACTS = ("powerline", "spikes", "clipping", "amplitude_step", "baseline_step")
+
+
+def corrupt(x: torch.Tensor, bank, c: Corruption, fs: float, gen: torch.Generator) -> torch.Tensor:
+    """x (batch, 1, samples), the clean filtered segments -> the model's input. NSTDB noise on a
+    `c.noise_prob` share (ma, bw, or both 3 dB lower each, a third each), then an artefact on a
+    `c.artefact_prob` share."""
+    b, _, w = x.shape
+    clean = x[:, 0].detach().cpu().float()
+    out = clean.clone()
+    s = segment_power(clean)
+    noisy = torch.rand(b, generator=gen) < c.noise_prob
+    snr = c.snr_db[0] + (c.snr_db[1] - c.snr_db[0]) * torch.rand(b, generator=gen)
+    mode = torch.randint(0, 3, (b,), generator=gen)  # 0: ma, 1: bw, 2: both
+    for k, kind in enumerate(bank.kinds):
+        use = noisy & ((mode == bank.kinds.index(kind)) | (mode == 2))
+        rows = k * bank.channels + torch.randint(0, bank.channels, (b,), generator=gen)
+        crop = bank.crops(rows, w, gen)
+        power = bank.power[rows] * 10 ** (torch.where(mode == 2, snr + 3.0, snr) / 10)
+        out += torch.where(use, torch.sqrt(s / power), torch.zeros(b))[:, None] * crop
+    amp = clean.amax(dim=1) - clean.amin(dim=1)  # about the QRS peak-to-peak
+    which = torch.randint(0, len(ARTEFACTS), (b,), generator=gen)
+    hit = torch.rand(b, generator=gen) < c.artefact_prob
+    t = torch.arange(w, dtype=torch.float32) / fs
+    for i in torch.nonzero(hit).flatten().tolist():
+        out[i] = _artefact(out[i], ARTEFACTS[int(which[i])], float(amp[i]), t, fs, gen)
+    return out[:, None, :].to(x.device, x.dtype)
+
+
+def _artefact(y: torch.Tensor, kind: str, amp: float, t: torch.Tensor, fs: float, gen: torch.Generator) -> torch.Tensor:
+    w = len(y)
+    u = lambda lo, hi: lo + (hi - lo) * float(torch.rand(1, generator=gen))  # noqa: E731
+    at = int(torch.randint(0, w, (1,), generator=gen))
+    if kind == "powerline":
+        f = 50.0 if float(torch.rand(1, generator=gen)) < 0.5 else 60.0
+        f_seen = f if f < fs / 2 else fs - f  # what sampling at fs makes of it
+        return y + u(0.02, 0.2) * amp * torch.sin(2 * math.pi * f_seen * t + u(0, 2 * math.pi))
+    if kind == "spikes":
+        n = int(torch.randint(1, 6, (1,), generator=gen))
+        idx = torch.randint(0, w, (n,), generator=gen)
+        y = y.clone()
+        y[idx] += (torch.rand(n, generator=gen) * 2 - 1) * 2 * amp
+        return y
+    if kind == "clipping":
+        level = u(0.4, 0.9) * float(y.abs().max())
+        return y.clamp(-level, level)
+    if kind == "amplitude_step":
+        y = y.clone()
+        y[at:] *= u(0.7, 1.3)
+        return y
+    tau = 1.0 / (2 * math.pi * 0.5)  # the 0.5 Hz high-pass's time constant (s)
+    step = torch.where(t >= t[at], torch.exp(-(t - t[at]) / tau), torch.zeros_like(t))
+    return y + u(-2, 2) * amp * step

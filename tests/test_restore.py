@@ -1,0 +1,171 @@
+"""The restoration task: the U-Net encoder, the corruption of training segments, the baselines, the
+`ecgmtl denoise` command on real records (written WFDB read back by wfdb) and its refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import wfdb
+from conftest import DATA, MITDB, ROOT, run_cli
+
+from ecgmtl.models import ModelConfig, build_model
+from ecgmtl.tasks.restore.data import ARTEFACTS, Corruption, _artefact, corrupt, segment_power
+from ecgmtl.tasks.restore.evaluate import noisy_copy, wavelet_denoise
+from ecgmtl.tasks.restore.metrics import snr_db
+
+DENOISE = ROOT / "models" / "mitdb-denoise.onnx"
+
+
+def test_unet_keeps_the_length_every_parameter_learns_and_residual_subtracts():
+    cfg = ModelConfig(encoder="unet1d", widths=[4, 8, 16], kernel=5, use_rr=False, residual=True)
+    model = build_model(cfg, 1, 0, 2)
+    x = torch.randn(3, 1, 1000)  # not a multiple of 4: padded inside, cropped back
+    out = model(x)
+    assert out["reconstruction"].shape == x.shape and out["logits"].shape == (3, 2)
+    (out["reconstruction"].pow(2).mean() + out["logits"].sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with torch.no_grad():  # the head's last convolution at zero: the reconstruction is the input itself
+        model.reconstructor.net[-1].weight.zero_()
+        model.reconstructor.net[-1].bias.zero_()
+        assert torch.allclose(model(x)["reconstruction"], x)
+
+
+class _Bank:
+    """Two kinds of white noise of unit power, as NoiseBank lays them out."""
+
+    kinds = ("ma", "bw")
+    channels = 1
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(1)
+        self.signal = torch.randn(2, 50_000, generator=g)
+        self.size = torch.ones(2)
+        self.power = torch.ones(2)
+
+    def crops(self, rows, width, gen):
+        start = torch.randint(0, self.signal.shape[1] - width, (len(rows),), generator=gen)
+        return self.signal[rows[:, None], start[:, None] + torch.arange(width)[None, :]]
+
+
+def test_corruption_follows_the_snr_and_leaves_clean_segments_alone():
+    t = torch.arange(2048) / 180.0
+    x = (torch.sin(2 * np.pi * 1.2 * t) ** 31)[None, None, :].repeat(64, 1, 1)  # spiky, QRS-like
+    gen = torch.Generator().manual_seed(0)
+    same = corrupt(x, _Bank(), Corruption(noise_prob=0.0, artefact_prob=0.0), 180.0, gen)
+    assert torch.equal(same, x)
+    noisy = corrupt(x, _Bank(), Corruption(noise_prob=1.0, snr_db=(6.0, 6.0), artefact_prob=0.0), 180.0, gen)
+    n_power = (noisy - x)[:, 0].pow(2).mean(dim=1)
+    snr = 10 * torch.log10(segment_power(x[:, 0]) / n_power)
+    assert float(snr.median()) == pytest.approx(6.0, abs=0.5)  # mixed segments: both kinds 3 dB lower each
+
+
+@pytest.mark.parametrize("kind", ARTEFACTS)
+def test_each_artefact_changes_the_segment_and_stays_finite(kind):
+    t = torch.arange(2048) / 180.0
+    y = torch.sin(2 * np.pi * 1.0 * t)
+    out = _artefact(y, kind, 2.0, t, 180.0, torch.Generator().manual_seed(3))
+    assert out.shape == y.shape and torch.isfinite(out).all() and not torch.equal(out, y)
+
+
+def test_wavelet_shrinkage_removes_white_noise():
+    fs = 360.0
+    phase = (np.arange(int(20 * fs)) / fs * 1.2) % 1.0  # QRS- and T-like bumps at 72 bpm
+    clean = np.exp(-(((phase - 0.3) / 0.012) ** 2)) + 0.3 * np.exp(-(((phase - 0.6) / 0.05) ** 2))
+    clean -= clean.mean()
+    noisy = clean + 0.1 * np.random.default_rng(0).standard_normal(len(clean))
+    assert snr_db(clean, wavelet_denoise(noisy, fs)) > snr_db(clean, noisy) + 1
+
+
+@pytest.mark.physionet
+def test_noisy_copy_has_the_asked_snr_against_the_band_passed_lead():
+    from ecgmtl.io.record import read_record
+    from ecgmtl.signal.preprocess import PreprocessConfig, bandpass
+
+    rec = read_record(MITDB / "100")
+    x = rec.signal[: 60 * 360, 0].astype(np.float64)
+    ref = bandpass(x, 360.0, PreprocessConfig())
+    rng = np.random.default_rng(0)
+    tracks = {"ma": rng.standard_normal(100_000), "bw": np.cumsum(rng.standard_normal(100_000)) * 0.01}
+    for noise in ("ma", "bw", "mixed"):
+        y = noisy_copy(x, ref, tracks, noise, 6.0, 0)
+        assert snr_db(ref, ref + (y - x)) == pytest.approx(6.0, abs=0.3)
+
+
+def _ma_at_0db(tmp_path, name="100", seconds=120):
+    """A DS2-style test copy of an MIT-BIH record: `seconds` of it, NSTDB `ma` from the second half at 0 dB."""
+    from ecgmtl.io.record import read_record
+    from ecgmtl.signal.preprocess import PreprocessConfig, bandpass
+    from ecgmtl.tasks.restore.evaluate import _noise_tracks
+
+    rec = read_record(MITDB / name)
+    n = int(seconds * rec.fs)
+    tracks = _noise_tracks(DATA / "nstdb", "second")
+    clean = rec.signal[:n].astype(np.float64)
+    sig = np.stack(
+        [
+            noisy_copy(
+                clean[:, j], bandpass(clean[:, j], rec.fs, PreprocessConfig()), {"ma": tracks["ma"][j]}, "ma", 0.0, 0
+            )
+            for j in range(2)
+        ],
+        1,
+    )
+    wfdb.wrsamp(
+        name,
+        fs=rec.fs,
+        units=["mV", "mV"],
+        sig_name=list(rec.leads),
+        p_signal=sig,
+        fmt=["16", "16"],
+        write_dir=str(tmp_path),
+    )
+    return tmp_path / name, rec.signal[:n], sig
+
+
+@pytest.mark.physionet
+@pytest.mark.skipif(not DENOISE.is_file(), reason="no shipped restoration model")
+def test_denoise_writes_a_record_wfdb_reads_with_the_input_shape_and_rate(tmp_path):
+    from ecgmtl.signal.preprocess import PreprocessConfig, bandpass
+
+    src, clean, noisy = _ma_at_0db(tmp_path)
+    res = run_cli("denoise", src, "--out", tmp_path / "out", "--json", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert [d["lead"] for d in info["leads"]] == ["MLII", "V5"] and "CPUExecutionProvider" in res.stderr
+    got = wfdb.rdrecord(str(tmp_path / "out" / "100"))
+    assert got.p_signal.shape == noisy.shape and got.fs == 360 and got.sig_name == ["MLII", "V5"]
+    ref = bandpass(clean[:, 0].astype(np.float64), 360.0, PreprocessConfig())
+    m = 3600  # 10 s from each end
+    gain_model = snr_db(ref[m:-m], got.p_signal[m:-m, 0]) - snr_db(ref[m:-m], noisy[m:-m, 0])
+    gain_bp = snr_db(ref[m:-m], bandpass(noisy[:, 0], 360.0, PreprocessConfig())[m:-m]) - snr_db(
+        ref[m:-m], noisy[m:-m, 0]
+    )
+    assert gain_model > gain_bp + 3  # restored better than the band-pass filter alone, on test noise
+
+
+@pytest.mark.physionet
+@pytest.mark.skipif(not DENOISE.is_file(), reason="no shipped restoration model")
+def test_denoise_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    cases = [
+        (("denoise", tmp_path / "nope", "--out", out), "no WFDB header"),
+        (
+            ("denoise", MITDB / "100", "--out", out, "--model", ROOT / "models" / "mitdb-resnet1d.onnx"),
+            "not a restoration",
+        ),
+        (("denoise", MITDB / "100", "--out", MITDB), "holds the input record"),
+    ]
+    for args, message in cases:
+        res = run_cli(*args)
+        lines = [ln for ln in res.stderr.splitlines() if ln.startswith("ecgmtl: error")]
+        assert res.returncode == 3 and len(lines) == 1 and message in lines[0], res.stderr
+        assert "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+@pytest.mark.physionet
+@pytest.mark.skipif(not DENOISE.is_file(), reason="no shipped restoration model")
+def test_predict_says_a_restoration_model_is_for_denoise(tmp_path):
+    res = run_cli("predict", MITDB / "100", "--model", DENOISE, "--out", tmp_path)
+    assert res.returncode == 3 and "ecgmtl denoise" in res.stderr and "Traceback" not in res.stderr
