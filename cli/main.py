@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ecgmtl.cli import data
+from ecgmtl.cli.denoise import denoise
 from ecgmtl.cli.doctor import doctor
 from ecgmtl.cli.evaluate import evaluate
 from ecgmtl.cli.export import export
@@ -46,6 +47,7 @@ app.command()(export)
 app.command()(evaluate)
 app.command()(predict)
 app.command()(holter)
+app.command()(denoise)
 app.command()(study)
 app.command()(doctor)
 app.add_typer(data.app, name="data")
