@@ -38,7 +38,7 @@ from bench_common import (
     predict_walls,
 )
 from bench_gpu import part_gpu_onnx, part_gpu_predict, part_gpu_torch, part_gpu_train
-from bench_holter import part_holter
+from bench_holter import part_denoise, part_holter
 
 
 def _child(part: str, args: argparse.Namespace) -> dict:
@@ -139,12 +139,13 @@ PARTS = {
     "train": part_train,
     "cli": part_cli,
     "holter": part_holter,
+    "denoise": part_denoise,
     "gpu_train": part_gpu_train,
     "gpu_onnx": part_gpu_onnx,
     "gpu_torch": part_gpu_torch,
     "gpu_predict": part_gpu_predict,
 }
-CPU_PARTS = ("stages", "onnx", "torch", "train", "cli", "holter")
+CPU_PARTS = ("stages", "onnx", "torch", "train", "cli", "holter", "denoise")
 GPU_PARTS = ("gpu_train", "gpu_onnx", "gpu_torch", "gpu_predict")
 
 
@@ -181,6 +182,12 @@ def table(r: dict) -> str:
                 f"| `ecgmtl holter` {hours}-h two-lead record (MIT-BIH joined), whole process | "
                 f"{v['wall_s']:.1f} s, peak {v['peak_mb']:.0f} MB |"
             )
+    if "denoise" in r:
+        d = r["denoise"]
+        rows.append(
+            f"| `ecgmtl denoise` {d['hours']:g}-h two-lead record (MIT-BIH joined), whole process | "
+            f"{d['wall_s']:.1f} s, peak {d['peak_mb']:.0f} MB |"
+        )
     return "\n".join(rows) + f"\n\nMachine: {r['machine']}; {r['date']}; `python bench/bench.py`.\n"
 
 
