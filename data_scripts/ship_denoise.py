@@ -33,6 +33,11 @@ def at_zero_db(rep: dict) -> str:
     return "\n".join(out)
 
 
+def _bounds(meta: dict) -> str:
+    c = next(c for c in meta["constraints"] if c["output"] == "reconstruction" and c["kind"] == "hard")
+    return f"[{c['lower']:.3f}, {c['upper']:.3f}]"
+
+
 def card(meta: dict, rep: dict, table: str, seconds: float) -> str:
     v = meta.get("val", {})
     n = meta["train_noise"]
@@ -48,8 +53,9 @@ One lead at {meta["fs"]:g} Hz in mV, band-passed {meta["preprocess"]["highpass_h
 in segments of {meta["window"]} samples (any multiple of 16 works); `ecgmtl denoise` resamples each lead to
 the model rate, restores overlapping segments (256 samples of context dropped at each side), and takes the
 noise found, resampled back, out of the lead band-passed at its own rate. Outputs: `probabilities` (S, V) and
-`reconstruction`, clamped inside the graph to the bounds {[round(x, 3) for x in meta["recon_bounds"]]} mV (the clean
-training range with a 25% margin).
+`reconstruction`, clamped inside the graph to the bounds {_bounds(meta)} mV (the clean training range with a
+25% margin). The gate on the correction (see `ecgmtl/tasks/restore/engine.py`): d = {meta["gate"]["d"]:g}, chosen on
+{meta["gate"].get("chosen_on", "-")}.
 
 ## Training
 - MIT-BIH Arrhythmia Database DS1, both leads of every record, less the validation records
