@@ -38,6 +38,7 @@ class DataConfig:
     crops_per_epoch: int = 8  # twelve_lead: random crops drawn per training record per epoch
     mask_prob: float = 0.5  # twelve_lead: fraction of training windows with hidden leads (lead masking)
     mask_max: int = 6  # twelve_lead: up to this many leads hidden in such a window (zeroed in the input, rebuilt)
+    mask_fill: str = "mean"  # twelve_lead: a hidden lead's input: "mean" (0 after standardisation) or "regression"
     # Training windows larger than this (MB) stay memory-mapped cache shards, read batch by batch; default:
     # half the memory available when training starts.
     memory_mb: Optional[int] = None

@@ -52,7 +52,14 @@ def metadata(ck: dict) -> dict:
         "aggregation": "maximum over windows of the sigmoid outputs, then the hard constraints",
         "lead_mean": meta["lead_mean"],
         "lead_std": meta["lead_std"],
-        "hidden_lead_value": "the lead's training mean (lead_mean), as in lead-masking training",
+        "hidden_lead_value": (
+            "its linear regression on the visible leads (lead_corr: the standardised leads' correlation)"
+            if meta.get("mask_fill") == "regression"
+            else "the lead's training mean (lead_mean), as in lead-masking training"
+        ),
+        "mask_fill": meta.get("mask_fill", "mean"),
+        "lead_corr": meta.get("lead_corr"),
+        "hidden_method": meta.get("hidden_method", {}),
         "probabilities": "sigmoid (multi-label)",
         "thresholds": dict(zip(meta["classes"], meta["val"]["thresholds"])),
         "thresholds_from": "F1-maximising per class on the validation fold (strat_fold 9)",
@@ -71,3 +78,38 @@ def example_inputs(meta: dict) -> tuple[dict[str, torch.Tensor], tuple[dict, ...
     leads, window = meta["inputs"]["x"][2:] if "inputs" in meta else (meta["in_leads"], meta["window"])
     x = torch.randn(6, 7, leads, window, generator=g) * 0.3
     return {"x": x}, ({0: torch.export.Dim("records", min=1), 1: torch.export.Dim("windows", min=1)},)
+
+
+class _TorchRunner:
+    """The exported graph's function in torch, with OnnxModel's `run` (records of windows, mV)."""
+
+    def __init__(self, model: nn.Module, meta: dict) -> None:
+        self.graph = RecordDeployable(model, meta).eval()
+
+    def run(self, x):
+        out_p, out_r = [], []
+        with torch.no_grad():
+            for s in range(0, len(x), 64):
+                p, r = self.graph(torch.from_numpy(x[s : s + 64].astype("float32")))
+                out_p.append(p.numpy())
+                out_r.append(r.numpy())
+        import numpy as np
+
+        return np.concatenate(out_p), np.concatenate(out_r)
+
+
+def choose_on_validation(ck: dict, model: nn.Module, cfg) -> None:
+    """ck["meta"]["hidden_method"]: per lead "model" or "regression", the lower hidden-lead PRD on fold 9;
+    the fold's rows go with it ("hidden_val")."""
+    from ecgmtl.config import config_from_dict
+    from ecgmtl.signal.windows import sliding_windows
+    from ecgmtl.tasks.twelve_lead.evaluate import choose_hidden_methods, hidden_lead_prd
+    from ecgmtl.tasks.twelve_lead.training import load_ptbxl_split
+
+    c = config_from_dict(ck["config"]) if isinstance(ck["config"], dict) else cfg
+    meta = ck["meta"]
+    val, train = load_ptbxl_split(c, "val"), load_ptbxl_split(c, "train")
+    windows = sliding_windows(val.signals, int(meta["window"]), int(meta["stride"]))
+    rows = hidden_lead_prd(_TorchRunner(model, meta), windows, train.signals, {**meta, "hidden_method": {}})
+    meta["hidden_method"] = choose_hidden_methods(rows)
+    meta["hidden_val"] = {k: {"model": v["model"], "linear": v["linear"]} for k, v in rows.items()}

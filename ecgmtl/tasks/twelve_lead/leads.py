@@ -93,3 +93,54 @@ class LeadBaselines:
             return np.tensordot(c[:-1], signals[..., others, :], axes=([0], [-2])) + c[-1]
         z = (signals[..., others, :] - self.mu[others, None]) / self.sd[others, None]
         return self.mu[j] + self.scale[j] * z.mean(axis=-2)
+
+
+def lead_correlation(z: np.ndarray) -> np.ndarray:
+    """The leads' covariance (leads, leads) of standardised training signals z (records, leads, samples): with
+    the per-lead standardisation, their correlation matrix. Stored in the model (meta "lead_corr")."""
+    flat = z.transpose(1, 0, 2).reshape(z.shape[1], -1).astype(np.float64)
+    return flat @ flat.T / flat.shape[1]
+
+
+def conditional_fill(z: np.ndarray, hidden: np.ndarray, corr: np.ndarray) -> np.ndarray:
+    """Hidden leads of standardised signals z (..., leads, samples) replaced by their conditional mean given
+    the visible ones under a zero-mean Gaussian with covariance corr: E[z_h | z_v] = S_hv S_vv^-1 z_v, sample by
+    sample (linear regression from whatever leads are visible). hidden: (..., leads) bool. Visible leads are
+    returned unchanged (S restricted to them is solved exactly)."""
+    z = np.asarray(z, np.float64)
+    m = (~np.asarray(hidden, bool)).astype(np.float64)  # 1 on visible leads
+    c = np.asarray(corr, np.float64)
+    eye = np.eye(c.shape[0])
+    a = m[..., :, None] * c * m[..., None, :] + eye * (1.0 - m[..., :, None])  # S_vv, identity on hidden
+    w = np.linalg.solve(a, m[..., :, None] * z)  # weights on the visible leads (0 on hidden)
+    return np.where(m[..., :, None] > 0, z, c @ w)
+
+
+def conditional_fill_torch(z, hidden, corr):
+    """conditional_fill in torch, for lead-masking training: z (batch, leads, samples), hidden (batch, leads)."""
+    import torch
+
+    m = (~hidden).to(z.dtype)
+    c = corr.to(z.device, z.dtype)
+    eye = torch.eye(c.shape[0], device=z.device, dtype=z.dtype)
+    a = m[:, :, None] * c * m[:, None, :] + eye * (1.0 - m[:, :, None])
+    w = torch.linalg.solve(a, m[:, :, None] * z)
+    return torch.where(m[:, :, None] > 0, z, c @ w)
+
+
+def fill_hidden(signal: np.ndarray, leads: list[str], hidden: list[str], meta: dict) -> None:
+    """Give hidden leads of signal (..., leads, samples, mV) the value the model was trained to see there, in
+    place: their regression on the visible leads (a model trained with data.mask_fill regression), or their
+    training mean."""
+    if not hidden:
+        return
+    idx = [leads.index(k) for k in hidden]
+    mean = np.asarray(meta["lead_mean"], np.float64)[:, None]
+    if meta.get("mask_fill") != "regression" or not meta.get("lead_corr"):
+        signal[..., idx, :] = mean[idx]
+        return
+    std = np.asarray(meta["lead_std"], np.float64)[:, None]
+    mask = np.zeros(signal.shape[:-1], bool)
+    mask[..., idx] = True
+    z = conditional_fill((signal - mean) / std, mask, np.asarray(meta["lead_corr"]))
+    signal[..., idx, :] = (z * std + mean)[..., idx, :]

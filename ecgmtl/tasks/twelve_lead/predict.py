@@ -14,7 +14,7 @@ from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import RecordError
 from ecgmtl.signal.resample import resample
 from ecgmtl.signal.windows import sliding_windows, stitch
-from ecgmtl.tasks.twelve_lead.leads import derive_limb_leads, lead_key
+from ecgmtl.tasks.twelve_lead.leads import derive_limb_leads, fill_hidden, lead_key
 
 FLAT_MV = 0.02  # a lead whose range is below this (mV) carries no ECG
 MAX_NAN_FRACTION = 0.2  # a lead with more invalid samples than this is unusable
@@ -24,8 +24,9 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
     """One 12-lead record through the model (see the module docstring). Raises RecordError in one line.
 
     With reconstruct_missing, missing or unusable leads are rebuilt: hidden limb leads from the visible limb
-    leads by the limb-lead identities (exact) where two of them are visible; the others by the model's
-    lead-masking reconstruction, hidden from its input as in training."""
+    leads by the limb-lead identities (exact) where two of them are visible; each of the others by the better,
+    on the validation fold, of the model's lead-masking reconstruction (the lead hidden from its input as in
+    training: its regression on the visible leads, or its mean) and that regression itself ("method")."""
     from ecgmtl.io.record import read_record
     from ecgmtl.metrics import prd
 
@@ -68,23 +69,24 @@ def predict_twelve(model: OnnxModel, path: str | os.PathLike, reconstruct_missin
     if unusable and not reconstruct_missing:
         warnings.append(f"lead(s) {', '.join(unusable)} flat or mostly invalid; --reconstruct-missing rebuilds them")
     derived = derive_limb_leads(signal, leads, hidden)  # exact; the model then sees all six limb leads
-    mean = np.asarray(meta["lead_mean"], np.float32)
-    for k in hidden:  # the value lead masking trained with: 0 after standardisation
-        if k not in derived:
-            signal[leads.index(k)] = mean[leads.index(k)]
+    rest = [k for k in hidden if k not in derived]
+    fill_hidden(signal, leads, rest, meta)  # what lead masking trained with: the regression, or the mean
     wins = sliding_windows(signal[None], window, stride)[0]  # (windows, leads, window)
     probs, recon = model.run(wins[None])
     p = probs[0]
     full = stitch(recon[0], n, stride)
-    for k in derived:  # the identity's value, not the autoencoder's
-        full[leads.index(k)] = signal[leads.index(k)]
+    method = {k: "limb-lead identity" for k in derived}
+    for k in rest:  # per lead, the better on the validation fold of the network and the regression
+        method[k] = "regression" if meta.get("hidden_method", {}).get(k) == "regression" else "model"
+    for k, how in method.items():  # the identity's or the regression's value, not the autoencoder's
+        if how != "model":
+            full[leads.index(k)] = signal[leads.index(k)]
     thresholds = meta["thresholds"]
     classes = meta["classes"]
     per_lead = {}
     for j, k in enumerate(leads):
         if k in hidden:
-            how = "limb-lead identity" if k in derived else "model"
-            per_lead[k] = {"status": "reconstructed", "method": how, "prd_percent": None, "rmse_mv": None}
+            per_lead[k] = {"status": "reconstructed", "method": method[k], "prd_percent": None, "rmse_mv": None}
         else:
             status = "missing" if k in missing else ("unusable" if k in unusable else "ok")
             e = float(np.sqrt(np.mean((full[j] - signal[j]) ** 2)))

@@ -65,6 +65,7 @@ class TwelveLeadTask(Task):
             ("data.crops_per_epoch", d.crops_per_epoch, d.crops_per_epoch >= 1),
             ("data.mask_prob", d.mask_prob, 0 <= d.mask_prob <= 1),
             ("data.mask_max", d.mask_max, 1 <= d.mask_max < len(LEADS)),
+            ("data.mask_fill", d.mask_fill, d.mask_fill in ("mean", "regression")),
         ]:
             if not ok:
                 raise ConfigError(f"{name} is out of range ({value})")
@@ -81,6 +82,10 @@ class TwelveLeadTask(Task):
         self.lead_std = train.signals.std(axis=(0, 2)).astype(np.float64) + 1e-6
         z = standardise(train.signals, self.lead_mean, self.lead_std)
         bounds = (float(z.min()), float(z.max()))
+        from ecgmtl.tasks.twelve_lead.leads import lead_correlation
+
+        corr = lead_correlation(z)
+        self.lead_corr = torch.from_numpy(corr.astype(np.float32)) if cfg.data.mask_fill == "regression" else None
         window, stride = ptbxl_geometry(cfg)
         if window > z.shape[-1]:
             raise ConfigError(
@@ -102,6 +107,8 @@ class TwelveLeadTask(Task):
             "stride": stride,
             "lead_mean": self.lead_mean.tolist(),
             "lead_std": self.lead_std.tolist(),
+            "lead_corr": corr.tolist(),  # of the standardised training leads: the regression fill
+            "mask_fill": cfg.data.mask_fill,
             "rr_features": [],
             "rr_mean": [],
             "rr_std": [],
@@ -145,7 +152,7 @@ class TwelveLeadTask(Task):
     def model_input(self, x, cfg, ctx):
         from ecgmtl.tasks.twelve_lead.training import hide_leads
 
-        return hide_leads(x, cfg.data.mask_prob, cfg.data.mask_max, ctx)
+        return hide_leads(x, cfg.data.mask_prob, cfg.data.mask_max, ctx, getattr(self, "lead_corr", None))
 
     def validate(self, model, projection, device, dtype, meta: dict) -> dict:
         """Fold 9 as the exported graph computes it: the maximum of the sigmoid outputs over windows, then the
@@ -182,6 +189,14 @@ class TwelveLeadTask(Task):
         return result
 
     # -- export -------------------------------------------------------------------------------------------
+    def prepare_export(self, ck, model, cfg, calibrate, data_dir) -> None:
+        """Per lead, whether `predict --reconstruct-missing` rebuilds a hidden lead with the network or with
+        its regression on the other leads: the lower hidden-lead PRD on the validation fold (fold 9)."""
+        if calibrate:
+            from ecgmtl.tasks.twelve_lead.export import choose_on_validation
+
+            choose_on_validation(ck, model, cfg)
+
     def deployable(self, model, meta, graph=False):
         from ecgmtl.tasks.twelve_lead.export import RecordDeployable
 

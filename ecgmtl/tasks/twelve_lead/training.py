@@ -26,8 +26,12 @@ def standardise(signals: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     return ((signals - mean[:, None]) / std[:, None]).astype(np.float32)
 
 
-def hide_leads(x: torch.Tensor, prob: float, most: int, ctx: Context | None = None) -> torch.Tensor:
-    """Zero 1..`most` random leads in a random fraction `prob` of the windows x (batch, leads, samples).
+def hide_leads(
+    x: torch.Tensor, prob: float, most: int, ctx: Context | None = None, corr: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Zero 1..`most` random leads in a random fraction `prob` of the windows x (batch, leads, samples); with
+    `corr` (the leads' correlation, data.mask_fill: regression) fill them instead with their linear regression
+    on the visible leads (leads.conditional_fill), so that the network refines the regression's estimate.
 
     Under torch.distributed the draws are those of the global batch (every rank draws them all, the same), and
     each rank takes its part, as the loop's jitter: N processes hide the leads one process would."""
@@ -39,7 +43,12 @@ def hide_leads(x: torch.Tensor, prob: float, most: int, ctx: Context | None = No
     count = torch.randint(1, most + 1, (n,), device=x.device) * (torch.rand(n, device=x.device) < prob)
     rank = torch.rand(n, leads, device=x.device).argsort(dim=1).argsort(dim=1)  # a random order of the leads
     count, rank = count[rank_of::world], rank[rank_of::world]
-    return x.masked_fill((rank < count[:, None])[:, :, None], 0.0)
+    hidden = rank < count[:, None]
+    if corr is not None:
+        from ecgmtl.tasks.twelve_lead.leads import conditional_fill_torch
+
+        return conditional_fill_torch(x, hidden, corr)
+    return x.masked_fill(hidden[:, :, None], 0.0)
 
 
 def select_thresholds(targets: np.ndarray, probs: np.ndarray) -> list[float]:
