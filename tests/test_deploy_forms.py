@@ -96,8 +96,10 @@ def test_exported_graph_is_2d_without_transposed_convolutions(tiny_onnx):
     weights = {i.name: len(i.dims) for i in proto.graph.initializer}
     convs = [n for n in proto.graph.node if n.op_type == "Conv"]
     assert all(weights[n.input[1]] == 4 for n in convs)
-    assert json.loads(proto.metadata_props[0].value)["graph"].startswith("2-D")
-    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim][1:] == [1, 128]
+    meta = json.loads(proto.metadata_props[0].value)
+    assert meta["graph"].startswith("2-D")
+    channels = 2 if meta["preprocess"]["template_channel"] else 1  # the lead (and the lead minus its median beat)
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim][1:] == [channels, 128]
 
 
 def test_fp16_variant_from_the_cli_agrees_with_fp32_on_ds2_beats(tiny_run, cache, tmp_path):

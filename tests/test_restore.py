@@ -10,7 +10,7 @@ import wfdb
 from conftest import DATA, MITDB, ROOT, run_cli
 
 from ecgmtl.models import ModelConfig, build_model
-from ecgmtl.tasks.restore.data import ARTEFACTS, Corruption, _artefact, corrupt, segment_power
+from ecgmtl.tasks.restore.data import ARTEFACTS, Corruption, _artefact, _draw_artefact, corrupt, segment_power
 from ecgmtl.tasks.restore.evaluate import noisy_copy, wavelet_denoise
 from ecgmtl.tasks.restore.metrics import snr_db
 
@@ -43,8 +43,10 @@ class _Bank:
         self.size = torch.ones(2)
         self.power = torch.ones(2)
 
-    def crops(self, rows, width, gen):
-        start = torch.randint(0, self.signal.shape[1] - width, (len(rows),), generator=gen)
+    def starts(self, n, width, gen):
+        return torch.randint(0, self.signal.shape[1] - width, (n,), generator=gen)
+
+    def crops_at(self, rows, start, width):
         return self.signal[rows[:, None], start[:, None] + torch.arange(width)[None, :]]
 
 
@@ -60,11 +62,33 @@ def test_corruption_follows_the_snr_and_leaves_clean_segments_alone():
     assert float(snr.median()) == pytest.approx(6.0, abs=0.5)  # mixed segments: both kinds 3 dB lower each
 
 
+@pytest.mark.parametrize("which", ["restore", "beats"])
+def test_two_ranks_corrupt_as_one_process_and_their_generators_stay_in_step(which):
+    """Under torch.distributed each rank draws the global batch's corruption and applies its part: the two
+    halves of a batch, corrupted on ranks 0 and 1, equal the whole batch corrupted by one process."""
+    from ecgmtl.tasks.beats.augment import add_noise
+
+    if which == "restore":
+        x = torch.randn(32, 1, 720, generator=torch.Generator().manual_seed(2))
+        c = Corruption(noise_prob=0.8, snr_db=(-6.0, 24.0), artefact_prob=0.9)  # artefacts on most segments
+        run = lambda x, g, part: corrupt(x, _Bank(), c, 180.0, g, part)  # noqa: E731
+    else:
+        x = torch.randn(32, 2, 128, generator=torch.Generator().manual_seed(2))
+        run = lambda x, g, part: add_noise(x, _Bank(), 0.5, (0.0, 24.0), 40, g, part)  # noqa: E731
+    g = [torch.Generator().manual_seed(5) for _ in range(3)]
+    whole = run(x, g[0], (0, 1))
+    assert not torch.equal(whole, x)
+    for rank in (0, 1):
+        # equal up to float32 rounding (a reduction over 16 rows rounds differently from one over 32)
+        torch.testing.assert_close(run(x[rank::2], g[1 + rank], (rank, 2)), whole[rank::2], rtol=0, atol=1e-5)
+    assert torch.equal(g[1].get_state(), g[2].get_state())
+
+
 @pytest.mark.parametrize("kind", ARTEFACTS)
 def test_each_artefact_changes_the_segment_and_stays_finite(kind):
     t = torch.arange(2048) / 180.0
     y = torch.sin(2 * np.pi * 1.0 * t)
-    out = _artefact(y, kind, 2.0, t, 180.0, torch.Generator().manual_seed(3))
+    out = _artefact(y, kind, _draw_artefact(kind, len(y), torch.Generator().manual_seed(3)), 2.0, t, 180.0)
     assert out.shape == y.shape and torch.isfinite(out).all() and not torch.equal(out, y)
 
 

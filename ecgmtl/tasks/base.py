@@ -113,6 +113,12 @@ class Task:
         """The model's input for the target windows x (batch, channels, samples): x itself, or x corrupted."""
         return x
 
+    def generators(self) -> dict[str, torch.Generator]:
+        """The task's own random generators (model_input's corruption), by name: a checkpoint keeps their
+        state so that a resumed run draws what the uninterrupted one would. Under torch.distributed they must
+        be the same on every rank (draw for the global batch, take this rank's part)."""
+        return {}
+
     # -- validation ---------------------------------------------------------------------------------------
     def validate(
         self,

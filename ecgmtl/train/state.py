@@ -25,6 +25,7 @@ class TrainerState:
             "optimizer": self.opt.state_dict(),
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "task_rng": {k: g.get_state() for k, g in self.task.generators().items()},
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
@@ -39,6 +40,8 @@ class TrainerState:
         self.opt.load_state_dict(st["optimizer"])
         self.rng.bit_generator.state = st["numpy_rng"]
         torch.set_rng_state(st["torch_rng"])
+        for k, g in self.task.generators().items():
+            g.set_state(st["task_rng"][k])
         self.epoch, self.step, self.best, self.best_epoch = st["epoch"], st["step"], st["best"], st["best_epoch"]
 
     def checkpoint(self, epoch: int, val: dict) -> dict:

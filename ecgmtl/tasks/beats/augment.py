@@ -44,37 +44,55 @@ class NoiseBank:
         self.size = torch.tensor(sizes, dtype=torch.float32)
         self.power = torch.tensor(powers, dtype=torch.float32)  # mean power of the raw track (slow drift included)
 
-    def crops(self, rows: torch.Tensor, width: int, gen: torch.Generator) -> torch.Tensor:
+    def crops(self, rows: torch.Tensor, width: int, gen: torch.Generator | None) -> torch.Tensor:
         """(batch, width) random crops of the given rows."""
-        start = torch.randint(0, self.signal.shape[1] - width, (len(rows),), generator=gen)
+        return self.crops_at(rows, self.starts(len(rows), width, gen), width)
+
+    def starts(self, n: int, width: int, gen: torch.Generator | None) -> torch.Tensor:
+        return torch.randint(0, self.signal.shape[1] - width, (n,), generator=gen)
+
+    def crops_at(self, rows: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
         return self.signal[rows[:, None], start[:, None] + torch.arange(width)[None, :]]
 
 
 def add_noise(
-    x: torch.Tensor, bank: NoiseBank, prob: float, snr_db: tuple[float, float], pre: int, gen: torch.Generator
+    x: torch.Tensor,
+    bank: NoiseBank,
+    prob: float,
+    snr_db: tuple[float, float],
+    pre: int,
+    gen: torch.Generator | None,
+    part: tuple[int, int] = (0, 1),
 ) -> torch.Tensor:
     """x (batch, channels, samples) with noise on a `prob` share of the windows at an SNR drawn uniformly from
     snr_db, measured on channel 0's QRS (`pre`: the R peak's index, within 8 samples). The same noise goes
     on every channel: each is the lead (the template channel is the lead minus the record's median beat, so
-    the lead's noise is in it too)."""
+    the lead's noise is in it too).
+
+    `part` = (rank, world): under torch.distributed every rank draws for the global batch (world x batch, the
+    same draws on every rank) and takes its part, as the loop's jitter does, so that N processes add the noise
+    one process would, and the generator stays the same on every rank."""
     b, _, w = x.shape
+    rank, world = part
+    n = b * world
     if prob <= 0 or b == 0:
         return x
-    noisy = torch.rand(b, generator=gen) < prob
+    mine = slice(rank, None, world)
+    noisy = torch.rand(n, generator=gen) < prob
     if not bool(noisy.any()):
         return x
     qrs = x[:, 0, max(pre - 8, 0) : pre + 9].detach().cpu().float()
     s = (qrs.amax(dim=1) - qrs.amin(dim=1)) ** 2 / 8
-    snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(b, generator=gen)
+    snr = (snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(n, generator=gen))[mine]
     n_kinds, ch = len(bank.kinds), bank.channels
-    kind = torch.randint(0, n_kinds, (b,), generator=gen)
-    both = (torch.rand(b, generator=gen) < 1 / 3) & torch.tensor(n_kinds > 1)
+    kind = torch.randint(0, n_kinds, (n,), generator=gen)[mine]
+    both = (torch.rand(n, generator=gen)[mine] < 1 / 3) & torch.tensor(n_kinds > 1)
     noise = torch.zeros(b, w)
     for k in range(n_kinds):
         use = (kind == k) | both
-        rows = k * ch + torch.randint(0, ch, (b,), generator=gen)
-        crop = bank.crops(rows, w, gen)
+        rows = (k * ch + torch.randint(0, ch, (n,), generator=gen))[mine]
+        crop = bank.crops_at(rows, bank.starts(n, w, gen)[mine], w)
         power = bank.size[rows] * 10 ** (torch.where(both, snr + 3.0, snr) / 10)
         noise += torch.where(use, torch.sqrt(s / power), torch.zeros(b))[:, None] * crop
-    noise = torch.where(noisy[:, None], noise, torch.zeros_like(noise))
+    noise = torch.where(noisy[mine][:, None], noise, torch.zeros_like(noise))
     return x + noise.to(x.device, x.dtype)[:, None, :]

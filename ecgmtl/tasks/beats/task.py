@@ -101,7 +101,8 @@ class BeatTask(Task):
             from ecgmtl.tasks.beats.augment import NoiseBank
 
             self.noise = NoiseBank(database_dir(data_root(cfg.data.data_dir), "nstdb"), cfg.preprocess)
-            self.noise_gen = torch.Generator().manual_seed(cfg.train.seed * 1009 + ctx.rank)
+            # the same on every rank: add_noise draws the global batch's noise and each rank takes its part
+            self.noise_gen = torch.Generator().manual_seed(cfg.train.seed * 1009)
             meta["train_noise"] = {
                 "nstdb": list(self.noise.kinds),
                 "half": "first",
@@ -136,7 +137,11 @@ class BeatTask(Task):
         from ecgmtl.tasks.beats.augment import add_noise
 
         lo, hi = cfg.data.noise_snr_db
-        return add_noise(x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen)
+        part = (ctx.rank, ctx.world) if ctx.active else (0, 1)
+        return add_noise(x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen, part)
+
+    def generators(self):
+        return {"noise": self.noise_gen} if getattr(self, "noise", None) is not None else {}
 
     def class_weights(self, labels: np.ndarray, cfg: Config) -> np.ndarray:
         return class_weights(labels, len(self.classes), cfg.train.class_weight_power)

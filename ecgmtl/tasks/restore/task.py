@@ -87,7 +87,7 @@ class RestoreTask(Task):
         self.bank = NoiseBank(database_dir(root, "nstdb"), cfg.preprocess)
         self.corruption = Corruption(cfg.data.noise_prob, tuple(cfg.data.noise_snr_db), cfg.data.artefact_prob)
         self.fs = cfg.preprocess.fs
-        self.gen = torch.Generator().manual_seed(cfg.train.seed * 1009 + ctx.rank)
+        self.gen = torch.Generator().manual_seed(cfg.train.seed * 1009)  # the same on every rank (see corrupt)
         self.val_target = torch.from_numpy(val.x)
         every = Corruption(1.0, tuple(cfg.data.noise_snr_db), cfg.data.artefact_prob)  # validation: all noisy
         self.val_input = corrupt(self.val_target, self.bank, every, self.fs, torch.Generator().manual_seed(VAL_SEED))
@@ -124,7 +124,11 @@ class RestoreTask(Task):
     def model_input(self, x, cfg, ctx):
         from ecgmtl.tasks.restore.data import corrupt
 
-        return corrupt(x, self.bank, self.corruption, self.fs, self.gen)
+        part = (ctx.rank, ctx.world) if ctx.active else (0, 1)
+        return corrupt(x, self.bank, self.corruption, self.fs, self.gen, part)
+
+    def generators(self):
+        return {"corruption": self.gen}
 
     def classification_loss(self, logits, y, weight, reduction="mean"):
         import torch.nn.functional as F
