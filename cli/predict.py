@@ -38,6 +38,15 @@ def predict(
             help="12-lead model: rebuild missing or flat leads from the others; writes OUT/<record>_rebuilt.hea/.dat."
         ),
     ] = False,
+    denoise: Annotated[
+        bool,
+        typer.Option(
+            help="Restore the record first (the restoration model of `ecgmtl denoise`), then detect and classify on the restored signal."
+        ),
+    ] = False,
+    denoise_model: Annotated[
+        Optional[Path], typer.Option(help="Restoration model for --denoise (default: the shipped one).")
+    ] = None,
 ) -> None:
     """Detect and classify every beat of one or many records (annotations are not used) and reconstruct it;
     or, for a 12-lead record, give its diagnostic superclasses (NORM MI STTC CD HYP) and rebuild its leads.
@@ -69,8 +78,17 @@ def predict(
     m = guarded(OnnxModel, model or default_model_for(paths[0]), device)
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
+    restorer = None
+    if denoise or denoise_model is not None:
+        from ecgmtl.tasks.restore.engine import restoration_model
+
+        restorer = guarded(OnnxModel, guarded(restoration_model, denoise_model), device)
+        guarded(restoration_model, restorer.path, restorer.meta)
+        say(f"ecgmtl: denoising with {restorer.name} on {restorer.provider}")
     outputs = {"csv": csv_, "annotate": annotate, "plot": (plot_start, plot_span) if plot else None}
-    opts = PredictOptions(lead=lead, reconstruct_missing=reconstruct_missing, keep_arrays=plot, outputs=outputs)
+    opts = PredictOptions(
+        lead=lead, reconstruct_missing=reconstruct_missing, keep_arrays=plot, outputs=outputs, restorer=restorer
+    )
 
     def files(result: dict) -> None:
         for p in write_outputs(m, result, out, opts):

@@ -206,3 +206,23 @@ def test_gate_takes_the_whole_correction_in_noise_and_little_on_a_clean_lead():
     assert np.array_equal(Gate(0.0).alpha(restored, noise, fs), np.ones(n))
     a = Gate(0.3).alpha(restored, noise, fs)
     assert a[: n // 4].min() > 0.5 and a[-n // 4 :].max() < 0.01
+
+
+@pytest.mark.physionet
+@pytest.mark.skipif(not DENOISE.is_file(), reason="no shipped restoration model")
+def test_predict_denoise_classifies_the_restored_record_and_says_so(tmp_path):
+    from ecgmtl.io.record import read_record
+
+    src, _, _ = _ma_at_0db(tmp_path)
+    res = run_cli("predict", src, "--denoise", "--json", "--device", "cpu", "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    assert "denoising with mitdb-denoise" in res.stderr
+    got = json.loads(res.stdout)
+    assert got["record"]["denoised"]["model"] == "mitdb-denoise" and got["record"]["path"] == str(src)
+    assert set(got["record"]["denoised"]["removed_rms_mv"]) == {"MLII", "V5"}
+    ann = read_record(MITDB / "100").annotation.sample
+    n_ref = int((ann < 120 * 360).sum())
+    assert abs(got["n_beats"] - n_ref) <= 0.05 * n_ref  # 0 dB muscle noise: the beats are still found
+    bad = run_cli("predict", src, "--denoise-model", ROOT / "models" / "mitdb-resnet1d.onnx", "--out", tmp_path)
+    lines = [ln for ln in bad.stderr.splitlines() if ln.startswith("ecgmtl: error")]
+    assert bad.returncode == 3 and len(lines) == 1 and "not a restoration" in lines[0], bad.stderr

@@ -13,8 +13,27 @@ from ecgmtl.tasks.registry import task_for_meta
 
 
 def predict_record(model: OnnxModel, path: str | os.PathLike, opts: PredictOptions | None = None) -> dict:
-    """One record through `model`: a JSON-ready dict (what is in it is the task's; see its predict)."""
-    return task_for_meta(model.meta).predict(model, path, opts or PredictOptions())
+    """One record through `model`: a JSON-ready dict (what is in it is the task's; see its predict). With
+    opts.restorer (--denoise), the record is first restored by that model into a temporary folder, and the
+    task predicts on the restored copy; the result says so under record.denoised."""
+    opts = opts or PredictOptions()
+    task = task_for_meta(model.meta)
+    if opts.restorer is None:
+        return task.predict(model, path, opts)
+    import tempfile
+
+    from ecgmtl.tasks.restore.engine import restore_record
+
+    with tempfile.TemporaryDirectory(prefix="ecgmtl-denoise-") as d:
+        restored = restore_record(opts.restorer, path, Path(d))
+        result = task.predict(model, restored.header.with_suffix(""), opts)
+    result["record"]["path"] = str(path)
+    result["record"]["denoised"] = {
+        "model": opts.restorer.name,
+        "removed_rms_mv": dict(zip(restored.leads, (round(r, 4) for r in restored.removed_rms_mv))),
+        "note": "beats detected and classified on the restored signal (every lead, filtered 0.5-40 Hz)",
+    }
+    return result
 
 
 def write_outputs(model: OnnxModel, result: dict, out_dir: Path, opts: PredictOptions) -> list[Path]:

@@ -58,6 +58,7 @@ class PredictOptions:
     keep_arrays: bool = False  # the signal arrays (for plots and rebuilt records), under "_arrays"
     timings: dict | None = None  # receives seconds per stage
     outputs: dict = field(default_factory=dict)  # per-record files: csv, annotate, plot=(start_s, span_s)
+    restorer: Any = None  # a restoration model (OnnxModel): predict on the record it restores (--denoise)
 
 
 class Task:

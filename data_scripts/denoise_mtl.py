@@ -1,0 +1,180 @@
+"""The restoration model's multi-task question, 3 paired seeds: does the shared S/V segment head change the
+denoising figures, and does the denoising objective change the S/V figures, against the same model (the
+recipe of configs/mitdb-denoise.yaml, same data, corruption and budget) trained on one task alone?
+
+    multi-task            the shipped recipe: both losses on the shared U-Net
+    restoration alone     weighting.weights.classification=0 (the segment head's loss does not reach the encoder)
+    classification alone  weighting.weights.reconstruction=0
+
+Every run is measured at its last epoch (last.pt, exported without the shipping gate: the network itself), since
+the recipe's checkpoint choice (SNR gain on DS1 validation) means nothing for a run without the restoration loss.
+Denoising: the DS2 grid of data_scripts/denoise_grid.py (NSTDB second half), SNR improvement per noise at 12, 6
+and 0 dB. S/V: macro AUC of 'the segment holds an S / a V beat' over DS2 segments (2048 samples, both leads),
+clean and with NSTDB ma/bw/both from the second half at 0-12 dB (one fixed draw). Paired: the difference to
+the single-task run of the same seed.
+
+    python data_scripts/denoise_mtl.py --out runs/denoise-mtl [--seeds 0,1,2] [--workers 2] [--readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "mitdb-denoise.yaml"
+VARIANTS = {
+    "multi-task": [],
+    "restoration alone": ["weighting.weights.classification=0"],
+    "classification alone": ["weighting.weights.reconstruction=0"],
+}
+GAIN_AT = (("ma", 12.0), ("ma", 6.0), ("ma", 0.0), ("bw", 0.0), ("mixed", 0.0))
+
+
+def slug(variant: str) -> str:
+    return variant.replace(" ", "-")
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "cli.main", *map(str, args)]
+
+
+def epochs_done(run: Path) -> int:
+    log = run / "metrics.jsonl"
+    return sum(1 for x in log.read_text().splitlines() if x.strip()) if log.is_file() else 0
+
+
+def train(run: Path, variant: str, seed: int, epochs: int) -> None:
+    if epochs_done(run) >= epochs:
+        return
+    if (run / "last.pt").is_file():
+        cmd = cli("train", "--resume", run, "--no-progress")
+    else:
+        cmd = cli("train", "--config", CONFIG, "--out", run, "--seed", seed, "--no-progress")
+        for o in VARIANTS[variant]:
+            cmd += ["--set", o]
+    run.mkdir(parents=True, exist_ok=True)
+    with open(run.parent / f"{run.name}.log", "a") as log:
+        subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, check=True)
+
+
+def class_segments(seed: int = 0):
+    """DS2 segments (both leads) and their S/V labels: clean, and with second-half NSTDB noise at 0-12 dB."""
+    import torch
+
+    from ecgmtl.config import load_config
+    from ecgmtl.data.mitdb import DS2
+    from ecgmtl.data.paths import data_root, database_dir
+    from ecgmtl.tasks.beats.augment import NoiseBank
+    from ecgmtl.tasks.restore.data import Corruption, corrupt, load_segments
+    from ecgmtl.tasks.restore.task import geometry
+
+    cfg = load_config(CONFIG)
+    root = data_root()
+    window = geometry(cfg)
+    seg = load_segments(database_dir(root, "mitdb"), list(DS2), cfg.preprocess, window, window)
+    bank = NoiseBank(database_dir(root, "nstdb"), cfg.preprocess, half="second")
+    x = torch.from_numpy(seg.x)[:, None, :] if seg.x.ndim == 2 else torch.from_numpy(seg.x)
+    noisy = corrupt(x, bank, Corruption(1.0, (0.0, 12.0), 0.0), cfg.preprocess.fs, torch.Generator().manual_seed(seed))
+    return x.numpy(), noisy.numpy(), np.asarray(seg.labels)
+
+
+def measure(onnx: Path, segments) -> dict:
+    from ecgmtl.deploy.runtime import OnnxModel
+    from ecgmtl.tasks.restore.evaluate import evaluate_restoration
+    from ecgmtl.tasks.restore.metrics import macro_auc
+
+    model = OnnxModel(onnx, device="cpu")
+    rows = evaluate_restoration(model, "DS2")["rows"]
+    gain = {
+        f"{n}@{s:g}": r["gain_db"]
+        for r in rows
+        if r["method"] == "model"
+        for n, s in GAIN_AT
+        if r["noise"] == n and r["snr_db"] == s
+    }
+    clean, noisy, labels = segments
+    auc = {}
+    for name, x in (("clean", clean), ("noisy", noisy)):
+        p = model.run(x.astype(np.float32), batch=256)[0]
+        auc[name] = float(macro_auc(labels, p))
+    return {"gain_db": gain, "auc": auc}
+
+
+def summary(res: dict, seeds: list[int]) -> str:
+    """Median [min, max] over seeds per variant, and the paired difference to the single-task run."""
+
+    def cell(v):
+        v = np.asarray(v, float)
+        return f"{np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}]" if len(v) else "-"
+
+    keys = [f"gain {k} dB" for k in (f"{n}@{s:g}" for n, s in GAIN_AT)] + ["S/V AUC clean", "S/V AUC noisy"]
+
+    def values(variant, key):
+        out = []
+        for s in seeds:
+            r = res.get(f"{variant}/{s}")
+            if r is None:
+                continue
+            out.append(r["gain_db"][key[5:-3]] if key.startswith("gain") else r["auc"][key.split()[-1]])
+        return out
+
+    lines = [
+        "| figure (DS2) | multi-task | single-task | paired Δ (MT − single) | MT better in |",
+        "|---|---|---|---|---|",
+    ]
+    for key in keys:
+        single = "restoration alone" if key.startswith("gain") else "classification alone"
+        mt, st = values("multi-task", key), values(single, key)
+        d = [a - b for a, b in zip(mt, st)]
+        better = f"{sum(x > 0 for x in d)}/{len(d)}"
+        lines.append(f"| {key} | {cell(mt)} | {cell(st)} ({single}) | {np.mean(d):+.3f} ± {np.std(d):.3f} | {better} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "denoise-mtl")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--readme", action="store_true", help="write the table into README.md (study:denoise-mtl)")
+    args = ap.parse_args()
+    from ecgmtl.config import load_config
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    epochs = load_config(CONFIG).schedule.joint_epochs + load_config(CONFIG).schedule.pretrain_epochs
+    jobs = [(v, s) for s in seeds for v in VARIANTS]
+    run_of = {(v, s): args.out / slug(v) / f"seed{s}" for v, s in jobs}
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(lambda j: train(run_of[j], j[0], j[1], epochs), jobs))
+    segments = class_segments()
+    done = args.out / "measured.json"
+    res = json.loads(done.read_text()) if done.is_file() else {}
+    for v, s in jobs:
+        key, run = f"{v}/{s}", run_of[(v, s)]
+        if key in res:
+            continue
+        onnx = run / "last.onnx"
+        if not onnx.is_file():
+            subprocess.run(cli("export", run / "last.pt", "--out", onnx), cwd=ROOT, check=True, capture_output=True)
+        res[key] = measure(onnx, segments)
+        done.write_text(json.dumps(res, indent=1))
+        print(key, res[key], file=sys.stderr)
+    table = summary(res, seeds)
+    print(table)
+    if args.readme:
+        from ecgmtl.readme import update_readme
+
+        cmd = "python data_scripts/denoise_mtl.py --readme"
+        update_readme(ROOT / "README.md", "study:denoise-mtl", f"`{cmd}` ({len(seeds)} paired seeds):\n\n{table}")
+        print("README.md updated")
+
+
+if __name__ == "__main__":
+    main()
