@@ -13,7 +13,7 @@ and 0 dB. S/V: macro AUC of 'the segment holds an S / a V beat' over DS2 segment
 clean and with NSTDB ma/bw/both from the second half at 0-12 dB (one fixed draw). Paired: the difference to
 the single-task run of the same seed.
 
-    python data_scripts/denoise_mtl.py --out runs/denoise-mtl [--seeds 0,1,2] [--workers 2] [--readme]
+    python data_scripts/denoise_mtl.py --out runs/denoise-mtl [--seeds 0,1,2] [--epochs N] [--workers 2] [--readme]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def train(run: Path, variant: str, seed: int, epochs: int) -> None:
         cmd = cli("train", "--resume", run, "--no-progress")
     else:
         cmd = cli("train", "--config", CONFIG, "--out", run, "--seed", seed, "--no-progress")
-        for o in VARIANTS[variant]:
+        for o in [*VARIANTS[variant], "schedule.pretrain_epochs=0", f"schedule.joint_epochs={epochs}"]:
             cmd += ["--set", o]
     run.mkdir(parents=True, exist_ok=True)
     with open(run.parent / f"{run.name}.log", "a") as log:
@@ -143,12 +143,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "denoise-mtl")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=None, help="joint epochs of every run (default: the recipe's)")
     ap.add_argument("--readme", action="store_true", help="write the table into README.md (study:denoise-mtl)")
     args = ap.parse_args()
     from ecgmtl.config import load_config
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    epochs = load_config(CONFIG).schedule.joint_epochs + load_config(CONFIG).schedule.pretrain_epochs
+    epochs = args.epochs or load_config(CONFIG).schedule.joint_epochs  # the recipe has no pretraining epochs
     jobs = [(v, s) for s in seeds for v in VARIANTS]
     run_of = {(v, s): args.out / slug(v) / f"seed{s}" for v, s in jobs}
     with ThreadPoolExecutor(args.workers) as pool:
@@ -171,8 +172,9 @@ def main() -> None:
     if args.readme:
         from ecgmtl.readme import update_readme
 
-        cmd = "python data_scripts/denoise_mtl.py --readme"
-        update_readme(ROOT / "README.md", "study:denoise-mtl", f"`{cmd}` ({len(seeds)} paired seeds):\n\n{table}")
+        cmd = f"python data_scripts/denoise_mtl.py --epochs {epochs} --readme"
+        body = f"`{cmd}` ({len(seeds)} paired seeds, {epochs} epochs each):\n\n{table}"
+        update_readme(ROOT / "README.md", "study:denoise-mtl", body)
         print("README.md updated")
 
 
