@@ -12,7 +12,7 @@ app = typer.Typer(help="Get the PhysioNet databases.", no_args_is_help=True)
 
 @app.command()
 def download(
-    database: Annotated[str, typer.Argument(help="mitdb, nstdb or ptb-xl.")],
+    database: Annotated[str, typer.Argument(help="mitdb, nstdb, ptb-xl or cinc2017.")],
     data_dir: Annotated[Path, typer.Option(help="Folder to download into (DATABASE/ is created in it).")],
 ) -> None:
     """Download a database from PhysioNet with wfdb (needs the network)."""
