@@ -6,10 +6,11 @@ recipe of configs/mitdb-denoise.yaml, same data, corruption and budget) trained 
     restoration alone     weighting.weights.classification=0 (the segment head's loss does not reach the encoder)
     classification alone  weighting.weights.reconstruction=0
 
-Every run is measured at its last epoch (last.pt, exported without the shipping gate: the network itself), since
-the recipe's checkpoint choice (SNR gain on DS1 validation) means nothing for a run without the restoration loss.
-Denoising: the DS2 grid of data_scripts/denoise_grid.py (NSTDB second half), SNR improvement per noise at 12, 6
-and 0 dB. S/V: macro AUC of 'the segment holds an S / a V beat' over DS2 segments (2048 samples, both leads),
+Every run is measured at its last epoch (last.pt), since the recipe's checkpoint choice (SNR gain on DS1
+validation) means nothing for a run without the restoration loss. Denoising: the DS2 grid of
+data_scripts/denoise_grid.py (NSTDB second half), SNR improvement per noise at 12, 6 and 0 dB, of the run
+exported as it would ship (`ecgmtl export` chooses its gate on DS1's validation records) and of the network
+alone (no gate). S/V: macro AUC of 'the segment holds an S / a V beat' over DS2 segments (2048 samples, both leads),
 clean and with NSTDB ma/bw/both from the second half at 0-12 dB (one fixed draw). Paired: the difference to
 the single-task run of the same seed.
 
@@ -87,15 +88,17 @@ def class_segments(seed: int = 0):
 
 def measure(onnx: Path, segments) -> dict:
     from ecgmtl.deploy.runtime import OnnxModel
+    from ecgmtl.tasks.restore.engine import Gate
     from ecgmtl.tasks.restore.evaluate import evaluate_restoration
     from ecgmtl.tasks.restore.metrics import macro_auc
 
     model = OnnxModel(onnx, device="cpu")
-    rows = evaluate_restoration(model, "DS2")["rows"]
+    rows = evaluate_restoration(model, "DS2", gates={"raw": Gate(0.0)})["rows"]
     gain = {
-        f"{n}@{s:g}": r["gain_db"]
+        f"{method}:{n}@{s:g}": r["gain_db"]
         for r in rows
-        if r["method"] == "model"
+        for method in ("model", "raw")
+        if r["method"] == method
         for n, s in GAIN_AT
         if r["noise"] == n and r["snr_db"] == s
     }
@@ -114,23 +117,22 @@ def summary(res: dict, seeds: list[int]) -> str:
         v = np.asarray(v, float)
         return f"{np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}]" if len(v) else "-"
 
-    keys = [f"gain {k} dB" for k in (f"{n}@{s:g}" for n, s in GAIN_AT)] + ["S/V AUC clean", "S/V AUC noisy"]
+    keys = {}
+    for method, label in (("model", "with its gate"), ("raw", "network alone")):
+        for n, snr in GAIN_AT:
+            keys[f"SNR gain {n} {snr:g} dB, {label}"] = ("gain_db", f"{method}:{n}@{snr:g}")
+    keys.update({"S/V AUC clean": ("auc", "clean"), "S/V AUC noisy": ("auc", "noisy")})
 
     def values(variant, key):
-        out = []
-        for s in seeds:
-            r = res.get(f"{variant}/{s}")
-            if r is None:
-                continue
-            out.append(r["gain_db"][key[5:-3]] if key.startswith("gain") else r["auc"][key.split()[-1]])
-        return out
+        group, k = keys[key]
+        return [res[f"{variant}/{s}"][group][k] for s in seeds if f"{variant}/{s}" in res]
 
     lines = [
         "| figure (DS2) | multi-task | single-task | paired Δ (MT − single) | MT better in |",
         "|---|---|---|---|---|",
     ]
     for key in keys:
-        single = "restoration alone" if key.startswith("gain") else "classification alone"
+        single = "restoration alone" if key.startswith("SNR") else "classification alone"
         mt, st = values("multi-task", key), values(single, key)
         d = [a - b for a, b in zip(mt, st)]
         better = f"{sum(x > 0 for x in d)}/{len(d)}"
@@ -144,19 +146,24 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=None, help="joint epochs of every run (default: the recipe's)")
+    ap.add_argument("--variants", default=None, help="comma-separated (default: all three; for parallel measuring)")
     ap.add_argument("--readme", action="store_true", help="write the table into README.md (study:denoise-mtl)")
     args = ap.parse_args()
     from ecgmtl.config import load_config
 
     seeds = [int(s) for s in args.seeds.split(",")]
     epochs = args.epochs or load_config(CONFIG).schedule.joint_epochs  # the recipe has no pretraining epochs
-    jobs = [(v, s) for s in seeds for v in VARIANTS]
+    variants = args.variants.split(",") if args.variants else list(VARIANTS)
+    jobs = [(v, s) for s in seeds for v in variants]
     run_of = {(v, s): args.out / slug(v) / f"seed{s}" for v, s in jobs}
     with ThreadPoolExecutor(args.workers) as pool:
         list(pool.map(lambda j: train(run_of[j], j[0], j[1], epochs), jobs))
     segments = class_segments()
-    done = args.out / "measured.json"
-    res = json.loads(done.read_text()) if done.is_file() else {}
+    part = "-".join(map(str, seeds)) + ("" if args.variants is None else "-" + "-".join(map(slug, variants)))
+    done = args.out / f"measured-{part}.json"  # one file per part: parts can be measured in parallel
+    res = {}
+    for other in sorted(args.out.glob("measured-*.json")):  # figures measured before, by any seed set
+        res.update(json.loads(other.read_text()))
     for v, s in jobs:
         key, run = f"{v}/{s}", run_of[(v, s)]
         if key in res:
@@ -167,6 +174,9 @@ def main() -> None:
         res[key] = measure(onnx, segments)
         done.write_text(json.dumps(res, indent=1))
         print(key, res[key], file=sys.stderr)
+    for other in sorted(args.out.glob("measured-*.json")):  # the other seed sets' figures
+        res = {**json.loads(other.read_text()), **res}
+    seeds = sorted({int(k.split("/")[1]) for k in res})
     table = summary(res, seeds)
     print(table)
     if args.readme:
