@@ -18,11 +18,9 @@ def denoise(
     """Restore every lead of a recording: noise, baseline wander and artefacts taken out by the restoration
     model. Writes OUT/<record>.hea/.dat, a WFDB record with the same leads, rate and length (format 16, 1 uV
     steps), filtered 0.5-40 Hz as the model was trained. A long record goes 30 minutes at a time."""
-    from ecgmtl.deploy.runtime import OnnxModel
-    from ecgmtl.tasks.restore.engine import restoration_model, restore_record
+    from ecgmtl.tasks.restore.engine import open_restoration_model, restore_record
 
-    m = guarded(OnnxModel, guarded(restoration_model, model), device)
-    guarded(restoration_model, m.path, m.meta)
+    m = guarded(open_restoration_model, model, device)
     say(f"ecgmtl: model {m.name} running on {m.provider}")
     res = guarded(restore_record, m, record, out)
     say(f"wrote {res.header}")

@@ -80,10 +80,9 @@ def predict(
     say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
     restorer = None
     if denoise or denoise_model is not None:
-        from ecgmtl.tasks.restore.engine import restoration_model
+        from ecgmtl.tasks.restore.engine import open_restoration_model
 
-        restorer = guarded(OnnxModel, guarded(restoration_model, denoise_model), device)
-        guarded(restoration_model, restorer.path, restorer.meta)
+        restorer = guarded(open_restoration_model, denoise_model, device, "--denoise-model")
         say(f"ecgmtl: denoising with {restorer.name} on {restorer.provider}")
     outputs = {"csv": csv_, "annotate": annotate, "plot": (plot_start, plot_span) if plot else None}
     opts = PredictOptions(

@@ -200,9 +200,9 @@ def main() -> None:
             args.json.write_text(json.dumps(res, indent=1))
         print(table(res))
         return
-    from ecgmtl.tasks.restore.engine import restoration_model
+    from ecgmtl.tasks.restore.engine import open_restoration_model
 
-    restorer = OnnxModel(restoration_model(args.denoise_model), device="cpu")
+    restorer = open_restoration_model(args.denoise_model, "cpu")
     den = run(model, names, kinds, snrs, half, restorer)
     if args.json:
         args.json.write_text(json.dumps({"as_recorded": res, "denoised": den}, indent=1))

@@ -40,8 +40,10 @@ class TrainerState:
         self.opt.load_state_dict(st["optimizer"])
         self.rng.bit_generator.state = st["numpy_rng"]
         torch.set_rng_state(st["torch_rng"])
+        saved = st.get("task_rng", {})  # a checkpoint from before the task kept its generators has none
         for k, g in self.task.generators().items():
-            g.set_state(st["task_rng"][k])
+            if k in saved:
+                g.set_state(saved[k])
         self.epoch, self.step, self.best, self.best_epoch = st["epoch"], st["step"], st["best"], st["best_epoch"]
 
     def checkpoint(self, epoch: int, val: dict) -> dict:

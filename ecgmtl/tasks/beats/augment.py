@@ -44,14 +44,12 @@ class NoiseBank:
         self.size = torch.tensor(sizes, dtype=torch.float32)
         self.power = torch.tensor(powers, dtype=torch.float32)  # mean power of the raw track (slow drift included)
 
-    def crops(self, rows: torch.Tensor, width: int, gen: torch.Generator | None) -> torch.Tensor:
-        """(batch, width) random crops of the given rows."""
-        return self.crops_at(rows, self.starts(len(rows), width, gen), width)
-
     def starts(self, n: int, width: int, gen: torch.Generator | None) -> torch.Tensor:
+        """n random crop starts for crops of `width` samples."""
         return torch.randint(0, self.signal.shape[1] - width, (n,), generator=gen)
 
     def crops_at(self, rows: torch.Tensor, start: torch.Tensor, width: int) -> torch.Tensor:
+        """(batch, width) crops of the given rows from the given starts."""
         return self.signal[rows[:, None], start[:, None] + torch.arange(width)[None, :]]
 
 

@@ -137,8 +137,9 @@ class BeatTask(Task):
         from ecgmtl.tasks.beats.augment import add_noise
 
         lo, hi = cfg.data.noise_snr_db
-        part = (ctx.rank, ctx.world) if ctx.active else (0, 1)
-        return add_noise(x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen, part)
+        return add_noise(
+            x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen, (ctx.rank, ctx.world)
+        )
 
     def generators(self):
         return {"noise": self.noise_gen} if getattr(self, "noise", None) is not None else {}

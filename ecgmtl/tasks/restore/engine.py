@@ -18,20 +18,21 @@ MARGIN = 256  # samples at the model rate dropped at each side of a segment (the
 GAIN = 1000.0  # ADC units per mV of the written record (1 uV steps; +-32.7 mV)
 
 
-def restoration_model(path: str | os.PathLike | None, meta: dict | None = None) -> Path:
-    """The model file to restore with: `path`, or the shipped restoration model. With `meta` (the opened
-    model's), a model of another task is refused in one line."""
+def open_restoration_model(path: str | os.PathLike | None, device: str = "auto", option: str = "--model"):
+    """The restoration model at `path` (or the shipped one) in an onnxruntime session; a model of another task
+    is refused in one line, which names the command's `option`."""
     from ecgmtl.deploy.models import shipped_model
+    from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.errors import ModelError
     from ecgmtl.tasks.registry import get_task
 
-    p = Path(path) if path is not None else shipped_model(get_task("restore"))
-    if meta is not None and meta.get("task") != "restore":
+    m = OnnxModel(Path(path) if path is not None else shipped_model(get_task("restore")), device)
+    if m.meta.get("task") != "restore":
         raise ModelError(
-            f"{p.name} is a {meta.get('task') or 'beats'} model, not a restoration model; give --model a model "
-            "trained with a restore config (configs/mitdb-denoise.yaml)"
+            f"{m.path.name} is a {m.meta.get('task') or 'beats'} model, not a restoration model; give {option} a "
+            "model trained with a restore config (configs/mitdb-denoise.yaml)"
         )
-    return p
+    return m
 
 
 def restore_signal(model, x: np.ndarray, batch: int = 64) -> np.ndarray:

@@ -124,8 +124,7 @@ class RestoreTask(Task):
     def model_input(self, x, cfg, ctx):
         from ecgmtl.tasks.restore.data import corrupt
 
-        part = (ctx.rank, ctx.world) if ctx.active else (0, 1)
-        return corrupt(x, self.bank, self.corruption, self.fs, self.gen, part)
+        return corrupt(x, self.bank, self.corruption, self.fs, self.gen, (ctx.rank, ctx.world))
 
     def generators(self):
         return {"corruption": self.gen}
