@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ecgmtl.tasks.beats.task  # noqa: F401
 import ecgmtl.tasks.restore.task  # noqa: F401
+import ecgmtl.tasks.rhythm.task  # noqa: F401
 import ecgmtl.tasks.twelve_lead.task  # noqa: F401
 from ecgmtl.errors import ConfigError, ModelError
 from ecgmtl.tasks.base import DEFAULT_TASK, TASKS, Task
