@@ -37,8 +37,8 @@ def _random_deployable(n: int):
     import onnx
     import torch
 
+    from ecgmtl.deploy.graph import Deployable
     from ecgmtl.models import ModelConfig, build_model
-    from ecgmtl.tasks.beats.export import Deployable
 
     meta = json.loads(onnx.load(str(MODEL)).metadata_props[0].value)
     model = build_model(

@@ -69,11 +69,12 @@ def class_segments(seed: int = 0):
     """DS2 segments (both leads) and their S/V labels: clean, and with second-half NSTDB noise at 0-12 dB."""
     import torch
 
+    from ecgmtl.augment.corruption import Corruption, corrupt
+    from ecgmtl.augment.noise import NoiseBank
     from ecgmtl.config import load_config
     from ecgmtl.data.mitdb import DS2
     from ecgmtl.data.paths import data_root, database_dir
-    from ecgmtl.tasks.beats.augment import NoiseBank
-    from ecgmtl.tasks.restore.data import Corruption, corrupt, load_segments
+    from ecgmtl.tasks.restore.data import load_segments
     from ecgmtl.tasks.restore.task import geometry
 
     cfg = load_config(CONFIG)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.physionet
 
 @pytest.fixture(scope="module")
 def bank():
-    from ecgmtl.tasks.beats.augment import NoiseBank
+    from ecgmtl.augment.noise import NoiseBank
 
     return NoiseBank(database_dir(MITDB.parent, "nstdb"), PreprocessConfig())
 
@@ -35,7 +35,7 @@ def test_the_bank_holds_the_first_half_of_each_noise_record_only(bank):
 
 
 def test_noise_follows_the_snr_and_is_the_same_on_every_channel(bank):
-    from ecgmtl.tasks.beats.augment import add_noise
+    from ecgmtl.augment.noise import add_noise
 
     cfg = PreprocessConfig()
     x = _windows(cfg)

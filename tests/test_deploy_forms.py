@@ -12,11 +12,11 @@ from torch import nn
 
 from ecgmtl.config import load_config
 from ecgmtl.deploy.fp16 import FP16_TOLERANCE, export_fp16
+from ecgmtl.deploy.graph import Deployable
 from ecgmtl.deploy.runtime import OnnxModel
 from ecgmtl.errors import ConfigError
 from ecgmtl.models import ModelConfig, build_model
 from ecgmtl.models.conv2d import PolyphaseConv, SubPixelUpsample, as_conv2d, convertible
-from ecgmtl.tasks.beats.export import Deployable
 from ecgmtl.train.preflight import check_config
 
 

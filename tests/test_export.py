@@ -8,8 +8,8 @@ import torch
 from conftest import MITDB
 
 from ecgmtl.data.mitdb import CLASSES, load_beats
+from ecgmtl.deploy.graph import Deployable
 from ecgmtl.deploy.runtime import OnnxModel
-from ecgmtl.tasks.beats.export import Deployable
 from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
 

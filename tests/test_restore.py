@@ -9,8 +9,8 @@ import torch
 import wfdb
 from conftest import DATA, MITDB, ROOT, run_cli
 
+from ecgmtl.augment.corruption import ARTEFACTS, Corruption, _artefact, _draw_artefact, corrupt, segment_power
 from ecgmtl.models import ModelConfig, build_model
-from ecgmtl.tasks.restore.data import ARTEFACTS, Corruption, _artefact, _draw_artefact, corrupt, segment_power
 from ecgmtl.tasks.restore.evaluate import noisy_copy, wavelet_denoise
 from ecgmtl.tasks.restore.metrics import snr_db
 
@@ -66,7 +66,7 @@ def test_corruption_follows_the_snr_and_leaves_clean_segments_alone():
 def test_two_ranks_corrupt_as_one_process_and_their_generators_stay_in_step(which):
     """Under torch.distributed each rank draws the global batch's corruption and applies its part: the two
     halves of a batch, corrupted on ranks 0 and 1, equal the whole batch corrupted by one process."""
-    from ecgmtl.tasks.beats.augment import add_noise
+    from ecgmtl.augment.noise import add_noise
 
     if which == "restore":
         x = torch.randn(32, 1, 720, generator=torch.Generator().manual_seed(2))

@@ -292,9 +292,9 @@ def measure_run(run: Path, report_constraints: list[dict], threads: int = 1) -> 
     from ecgmtl.config import config_from_dict
     from ecgmtl.data.mitdb import CLASSES, load_beats, resolve_records
     from ecgmtl.data.paths import cache_dir, data_root, database_dir
+    from ecgmtl.deploy.graph import Deployable
     from ecgmtl.metrics import class_report, constraint_report, prd
     from ecgmtl.mtl.constraints import ConstraintConfig, declared_constraints, resolve
-    from ecgmtl.tasks.beats.export import Deployable
     from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
     if threads:
@@ -339,8 +339,8 @@ def noisy_predictions(wrapper, ds, cfg, seed: int = 0) -> np.ndarray:
     that runs are compared on identical inputs."""
     import torch
 
+    from ecgmtl.augment.noise import NoiseBank, add_noise
     from ecgmtl.data.paths import data_root, database_dir
-    from ecgmtl.tasks.beats.augment import NoiseBank, add_noise
 
     bank = NoiseBank(database_dir(data_root(cfg.data.data_dir), "nstdb"), cfg.preprocess, half="second")
     gen = torch.Generator().manual_seed(seed)

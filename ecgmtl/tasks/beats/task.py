@@ -27,13 +27,6 @@ if TYPE_CHECKING:
 NAME = "beats"
 
 
-def class_weights(labels: np.ndarray, n_classes: int, power: float) -> np.ndarray:
-    """(n / n_c) ** power, scaled so that the mean weight over the training beats is 1; 0 for absent classes."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
-    return (w / (w[labels].mean())).astype(np.float32)
-
-
 @TASKS.register(NAME, aliases=("mitdb",))
 class BeatTask(Task):
     name = NAME
@@ -98,7 +91,7 @@ class BeatTask(Task):
         }
         self.noise = None
         if cfg.data.noise_prob > 0:
-            from ecgmtl.tasks.beats.augment import NoiseBank
+            from ecgmtl.augment.noise import NoiseBank
 
             self.noise = NoiseBank(database_dir(data_root(cfg.data.data_dir), "nstdb"), cfg.preprocess)
             # the same on every rank: add_noise draws the global batch's noise and each rank takes its part
@@ -134,7 +127,7 @@ class BeatTask(Task):
         """The window with NSTDB noise on a data.noise_prob share (the reconstruction target stays clean)."""
         if getattr(self, "noise", None) is None:
             return x
-        from ecgmtl.tasks.beats.augment import add_noise
+        from ecgmtl.augment.noise import add_noise
 
         lo, hi = cfg.data.noise_snr_db
         return add_noise(
@@ -145,6 +138,8 @@ class BeatTask(Task):
         return {"noise": self.noise_gen} if getattr(self, "noise", None) is not None else {}
 
     def class_weights(self, labels: np.ndarray, cfg: Config) -> np.ndarray:
+        from ecgmtl.train.balance import class_weights
+
         return class_weights(labels, len(self.classes), cfg.train.class_weight_power)
 
     def classification_loss(self, logits, y, weight, reduction="mean"):
@@ -188,12 +183,12 @@ class BeatTask(Task):
         prepare(self, ck, model, cfg, calibrate, data_dir)
 
     def deployable(self, model, meta, graph=False):
-        from ecgmtl.tasks.beats.export import Deployable
+        from ecgmtl.deploy.graph import Deployable
 
         return Deployable(model, meta, conv2d=graph).eval()
 
     def example_inputs(self, meta):
-        from ecgmtl.tasks.beats.export import example_inputs
+        from ecgmtl.deploy.graph import example_inputs
 
         return example_inputs(meta)
 

@@ -68,11 +68,12 @@ class RestoreTask(Task):
     def setup(self, cfg: Config, ctx: Context) -> TrainData:
         import torch
 
+        from ecgmtl.augment.corruption import Corruption, corrupt
+        from ecgmtl.augment.noise import NoiseBank
         from ecgmtl.data.mitdb import data_fingerprint, resolve_records
         from ecgmtl.data.paths import data_root, database_dir
         from ecgmtl.mtl.constraints import resolve
-        from ecgmtl.tasks.beats.augment import NoiseBank
-        from ecgmtl.tasks.restore.data import Corruption, corrupt, load_segments
+        from ecgmtl.tasks.restore.data import load_segments
 
         root = data_root(cfg.data.data_dir)
         db = database_dir(root, "mitdb")
@@ -122,7 +123,7 @@ class RestoreTask(Task):
         return TrainData(train.x, np.zeros((len(train.x), 0), np.float32), train.labels, window, MAX_SHIFT, meta)
 
     def model_input(self, x, cfg, ctx):
-        from ecgmtl.tasks.restore.data import corrupt
+        from ecgmtl.augment.corruption import corrupt
 
         return corrupt(x, self.bank, self.corruption, self.fs, self.gen, (ctx.rank, ctx.world))
 

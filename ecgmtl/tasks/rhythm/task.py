@@ -98,11 +98,11 @@ class RhythmTask(Task):
     def setup(self, cfg: Config, ctx: Context) -> TrainData:
         import torch
 
+        from ecgmtl.augment.corruption import Corruption, corrupt
+        from ecgmtl.augment.noise import NoiseBank
         from ecgmtl.data.cinc2017 import stratified_folds
         from ecgmtl.data.paths import cache_dir, data_root, database_dir
         from ecgmtl.mtl.constraints import resolve
-        from ecgmtl.tasks.beats.augment import NoiseBank
-        from ecgmtl.tasks.restore.data import Corruption, corrupt
         from ecgmtl.tasks.rhythm.data import load_recordings, windows_of
         from ecgmtl.tasks.rhythm.features import NAMES
 
@@ -164,7 +164,7 @@ class RhythmTask(Task):
         return rng.permutation(idx) if shuffle else idx
 
     def class_weights(self, labels, cfg):
-        from ecgmtl.tasks.beats.task import class_weights
+        from ecgmtl.train.balance import class_weights
 
         return class_weights(self.record_labels, len(CLASSES), cfg.train.class_weight_power)
 
@@ -182,7 +182,7 @@ class RhythmTask(Task):
         return logits.softmax(dim=-1)
 
     def model_input(self, x, cfg, ctx):
-        from ecgmtl.tasks.restore.data import corrupt
+        from ecgmtl.augment.corruption import corrupt
 
         return corrupt(x, self.bank, self.corruption, self.fs, self.gen, (ctx.rank, ctx.world))
 
@@ -204,12 +204,12 @@ class RhythmTask(Task):
 
     # -- export -------------------------------------------------------------------------------------------
     def deployable(self, model, meta, graph=False):
-        from ecgmtl.tasks.beats.export import Deployable
+        from ecgmtl.deploy.graph import Deployable
 
         return Deployable(model, meta).eval()
 
     def example_inputs(self, meta):
-        from ecgmtl.tasks.beats.export import example_inputs
+        from ecgmtl.deploy.graph import example_inputs
 
         return example_inputs(meta)
 
