@@ -177,9 +177,11 @@ def table(r: dict) -> str:
     ]
     if "holter" in r:  # results saved before the Holter part have none
         h = r["holter"]
-        for hours, v in h.get("runs", {f"{h['hours']:g}": h}).items():
+        for key, v in h.get("runs", {f"{h['hours']:g}": h}).items():
+            hours, _, flag = key.partition("-")
+            what = " `--no-rhythm` (beats only)" if flag else (" with the AF part" if v.get("af_line") else "")
             rows.append(
-                f"| `ecgmtl holter` {hours}-h two-lead record (MIT-BIH joined), whole process | "
+                f"| `ecgmtl holter` {hours}-h two-lead record (MIT-BIH joined){what}, whole process | "
                 f"{v['wall_s']:.1f} s, peak {v['peak_mb']:.0f} MB |"
             )
     if "denoise" in r:

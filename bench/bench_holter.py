@@ -1,7 +1,8 @@
 """The Holter part of the benchmark: two-lead records of 6, 24 and 48 hours made by joining MIT-BIH records
 (built once, kept in the cache folder), and `ecgmtl holter` on each as a user runs it: wall clock and peak
 resident memory of the whole process (its own, see LAUNCHER). The record is processed in chunks,
-so the peak should not grow with the length."""
+so the peak should not grow with the length. The report includes the rhythm model's AF part (a second thread);
+the 24-h record is also run with --no-rhythm, side by side, for what the AF part costs."""
 
 from __future__ import annotations
 
@@ -68,21 +69,24 @@ def part_holter(args) -> dict:
     db = Path(args.record).parent
     cache = Path(os.environ.get("ECGMTL_CACHE", Path.home() / ".cache" / "ecgmtl")) / "bench"
     runs = {}
-    for hours in HOURS:
+    for hours, extra in [(h, []) for h in HOURS] + [(24.0, ["--no-rhythm"])]:
         t0 = time.perf_counter()
         rec = joined_record(db, cache, hours)
         build = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as out:
             cmd = [sys.executable, "-m", "ecgmtl", "holter", str(rec), "--out", out, "--model", str(args.model)]
             t0 = time.perf_counter()
-            launch = [sys.executable, "-c", LAUNCHER, *cmd, "--no-progress"]
+            launch = [sys.executable, "-c", LAUNCHER, *cmd, "--no-progress", *extra]
             res = subprocess.run(launch, capture_output=True, text=True, cwd=ROOT)
             wall = time.perf_counter() - t0
         if res.returncode != 0:
             raise SystemExit(res.stderr[-500:])
         peak_kb = float(res.stderr.strip().splitlines()[-1])
-        beats = next((ln for ln in res.stdout.splitlines() if ln.startswith("beats:")), "")
-        runs[f"{hours:g}"] = {"wall_s": wall, "peak_mb": peak_kb / 1024, "build_s": build, "beats_line": beats}
+        lines = res.stdout.splitlines()
+        beats = next((ln for ln in lines if ln.startswith("beats:")), "")
+        af = next((ln for ln in lines if ln.startswith("atrial fibrillation:")), "")
+        key = f"{hours:g}" + ("-no-rhythm" if extra else "")
+        runs[key] = {"wall_s": wall, "peak_mb": peak_kb / 1024, "build_s": build, "beats_line": beats, "af_line": af}
     return {"hours": 24.0, **runs["24"], "runs": runs}
 
 

@@ -15,6 +15,10 @@ def holter(
         Path, typer.Option(help="Folder for <record>.holter.json, the per-beat CSV and annotations.")
     ] = Path("."),
     model: Annotated[Optional[Path], typer.Option(help="Beat model (default: the shipped one).")] = None,
+    rhythm_model: Annotated[
+        Optional[Path], typer.Option(help="Rhythm model for the AF part (default: the shipped one).")
+    ] = None,
+    rhythm: Annotated[bool, typer.Option(help="The rhythm and AF part (--no-rhythm: beats only).")] = True,
     lead: Annotated[Optional[str], typer.Option(help="Lead to use (default: the model's, e.g. MLII).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     pause_s: Annotated[float, typer.Option(help="A pause is an RR interval longer than this (s).")] = 2.0,
@@ -24,6 +28,9 @@ def holter(
     urgent_vt_beats: Annotated[int, typer.Option(help="VT of this many beats or more is urgent.")] = 6,
     urgent_v_burden: Annotated[float, typer.Option(help="Ventricular ectopy over this (%) is urgent.")] = 10.0,
     urgent_svt_s: Annotated[float, typer.Option(help="SVT lasting over this (s) is urgent.")] = 30.0,
+    urgent_af_rate: Annotated[
+        float, typer.Option(help="An AF episode with a mean rate over this (bpm) is urgent.")
+    ] = 110.0,
     artefact_amplitude: Annotated[
         float,
         typer.Option(
@@ -35,19 +42,23 @@ def holter(
     progress: Annotated[bool, typer.Option(help="A progress bar on stderr.")] = True,
 ) -> None:
     """The Holter report of a long recording (ACC/AHA 1999, ISHNE-HRS 2017): recording and analysable time,
-    heart rate, ventricular and supraventricular ectopy, pauses, HRV, urgent findings first. Writes
+    heart rate, ventricular and supraventricular ectopy, pauses, HRV, the rhythm and atrial fibrillation (burden,
+    episodes, the longest, its onset strip), urgent findings first. Writes
     OUT/<record>.holter.json, the page OUT/<record>.holter.html (self-contained), OUT/<record>.beats.csv and the
     WFDB annotations OUT/<record>.ecgmtl."""
-    from ecgmtl.deploy.models import default_model_path
+    from ecgmtl.deploy.models import default_model_path, shipped_model
     from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.errors import ConfigError
     from ecgmtl.holter.events import EventOptions
     from ecgmtl.holter.html import write_html
     from ecgmtl.holter.report import format_report, holter_report, write_report
+    from ecgmtl.holter.rhythm import check_rhythm_model
     from ecgmtl.tasks.beats.outputs import BeatColumns, write_beat_files
+    from ecgmtl.tasks.registry import get_task
 
     def options() -> EventOptions:
-        if min(pause_s, urgent_pause_s, vt_rate, svt_rate, urgent_v_burden, urgent_svt_s) <= 0 or urgent_vt_beats < 3:
+        thresholds = (pause_s, urgent_pause_s, vt_rate, svt_rate, urgent_v_burden, urgent_svt_s, urgent_af_rate)
+        if min(thresholds) <= 0 or urgent_vt_beats < 3:
             raise ConfigError("the Holter thresholds must be positive (and --urgent-vt-beats at least 3)")
         if not 0 <= artefact_amplitude < 1:
             raise ConfigError("--artefact-amplitude must be at least 0 and under 1")
@@ -59,14 +70,21 @@ def holter(
             urgent_vt_beats=urgent_vt_beats,
             urgent_v_burden_pct=urgent_v_burden,
             urgent_svt_s=urgent_svt_s,
+            urgent_af_rate_bpm=urgent_af_rate,
             artefact_amplitude=artefact_amplitude,
         )
 
     opts = guarded(options)
     m = guarded(OnnxModel, model or default_model_path(), device)
-    say(f"ecgmtl: model {m.name} running on {m.provider}")
+    rm = None
+    if rhythm:
+        rm = guarded(
+            check_rhythm_model, guarded(OnnxModel, rhythm_model or shipped_model(get_task("rhythm")), device, 1)
+        )
+    also = f"; rhythm model {rm.name} on {rm.provider}" if rm else ""
+    say(f"ecgmtl: model {m.name} running on {m.provider}{also}")
     with progress_bar(progress) as step:
-        report, run = guarded(holter_report, m, record, opts, lead, step)
+        report, run = guarded(holter_report, m, record, opts, lead, step, rm)
     for w in report["record"].get("warnings", []):
         say(f"ecgmtl: warning: {report['record']['name']}: {w}")
     page = guarded(write_html, report, run, out)

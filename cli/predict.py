@@ -44,6 +44,13 @@ def predict(
             help="Restore the record first (the restoration model of `ecgmtl denoise`), then detect and classify on the restored signal."
         ),
     ] = False,
+    companions: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the shipped models that join this model's predictions: the rhythm model beside the beat "
+            "model (rhythm per 30-s window, AF episodes and burden). --no-companions: the main model alone."
+        ),
+    ] = True,
     denoise_model: Annotated[
         Optional[Path], typer.Option(help="Restoration model for --denoise (default: the shipped one).")
     ] = None,
@@ -56,13 +63,14 @@ def predict(
     """
     from collections import Counter
 
-    from ecgmtl.deploy.models import default_model_for
+    from ecgmtl.deploy.models import companion_models, default_model_for
     from ecgmtl.deploy.predict import format_result, predict_many, predict_record, summary_csv, write_outputs
     from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.errors import RecordError
     from ecgmtl.io.outputs import find_records, write_text
     from ecgmtl.io.record import record_base
     from ecgmtl.tasks.base import PredictOptions
+    from ecgmtl.tasks.registry import task_for_meta
 
     paths = find_records(records)
     if not paths:
@@ -77,7 +85,10 @@ def predict(
         raise typer.Exit(2)
     m = guarded(OnnxModel, model or default_model_for(paths[0]), device)
     why = "" if m.provider.startswith("CUDA") or device == "cpu" else " (no usable GPU)"
-    say(f"ecgmtl: model {m.name} running on {m.provider}{why}")
+    task = guarded(task_for_meta, m.meta)
+    also = [guarded(OnnxModel, p, device, 1) for p in companion_models(task)] if companions else []
+    names = "".join(f"; {task_for_meta(c.meta).name} model {c.name}" for c in also)
+    say(f"ecgmtl: model {m.name} running on {m.provider}{why}{names}")
     restorer = None
     if denoise or denoise_model is not None:
         from ecgmtl.tasks.restore.engine import open_restoration_model
@@ -86,7 +97,12 @@ def predict(
         say(f"ecgmtl: denoising with {restorer.name} on {restorer.provider}")
     outputs = {"csv": csv_, "annotate": annotate, "plot": (plot_start, plot_span) if plot else None}
     opts = PredictOptions(
-        lead=lead, reconstruct_missing=reconstruct_missing, keep_arrays=plot, outputs=outputs, restorer=restorer
+        lead=lead,
+        reconstruct_missing=reconstruct_missing,
+        keep_arrays=plot,
+        outputs=outputs,
+        restorer=restorer,
+        companions=also,
     )
 
     def files(result: dict) -> None:
@@ -101,7 +117,7 @@ def predict(
         if json_:
             emit_json(result)
         else:
-            print(format_result(m, result))
+            print(format_result(m, result, also))
         return
     results, failures = guarded(predict_many, m, paths, opts, progress, files)
     summary = guarded(write_text, out / "summary.csv", summary_csv(m, results + failures))
@@ -111,7 +127,7 @@ def predict(
         emit_json({"records": results, "failed": failures, "summary_csv": str(summary)})
     else:
         for r in results:
-            print(format_result(m, r))
+            print(format_result(m, r, also))
         print(f"{len(results)} of {len(paths)} records predicted; summary: {summary}")
     if failures:
         say(f"ecgmtl: error: {len(failures)} of {len(paths)} records failed (listed in {summary})")

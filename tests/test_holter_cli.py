@@ -120,3 +120,44 @@ def test_small_held_back_detections_are_artefacts_not_beats(tmp_path):
     found = {k: compare(ref, r)["pause_tp_ref"] for k, r in reports.items()}
     assert found["0.3"] > found["0"] and found["0.3"] >= 0.95 * ref["pauses"]["count"]
     assert reports["0.3"]["beats"]["total"] == reports["0"]["beats"]["total"] - reports["0.3"]["recording"]["artefacts"]
+
+
+def test_the_report_gives_af_burden_episodes_and_an_onset_strip(tmp_path):
+    """202: normal rhythm, then atrial flutter and fibrillation in its last third (the .atr rhythm notes)."""
+    import wfdb
+
+    from ecgmtl.episodes import rhythm_episodes
+
+    res = run_cli("holter", MITDB / "202.dat", "--out", tmp_path, "--json", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "rhythm model cinc2017-rhythm" in res.stderr
+    r = json.loads(res.stdout)["rhythm"]
+    ann, hea = wfdb.rdann(str(MITDB / "202"), "atr"), wfdb.rdheader(str(MITDB / "202"))
+    n = hea.sig_len
+    ref = sum(b - a for a, b in rhythm_episodes(ann.sample, ann.aux_note, n)) / n
+    assert abs(r["af"]["burden_pct"] - 100 * ref) < 15
+    assert r["af"]["episodes"] and r["af"]["longest"]["duration_s"] >= 120
+    assert all(e["end_s"] > e["start_s"] >= 0 and 40 < e["mean_hr_bpm"] < 200 for e in r["af"]["episodes"])
+    assert r["af"]["rate_from"] == "beats of the report"
+    assert r["segments"][0]["start_s"] == 0 and abs(r["segments"][-1]["end_s"] - n / hea.fs) < 1
+    assert abs(sum(r["time_share"].values()) - 1) < 1e-3
+    page = (tmp_path / "202.holter.html").read_text()
+    assert "Rhythm and atrial fibrillation" in page and "AF onset, episode of" in page
+
+
+def test_fast_af_is_urgent_and_no_rhythm_leaves_it_out(tmp_path):
+    res = run_cli("holter", MITDB / "202.dat", "--out", tmp_path, "--urgent-af-rate", "60", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert any(ln.startswith("URGENT: AF with rapid ventricular response") for ln in res.stdout.splitlines())
+    res = run_cli("holter", MITDB / "202.dat", "--out", tmp_path / "beats", "--no-rhythm", "--json", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["rhythm"] is None and "rhythm model" not in res.stderr
+
+
+def test_a_beat_model_as_the_rhythm_model_is_refused_in_one_line(tmp_path):
+    beat = ROOT / "models" / "mitdb-resnet1d.onnx"
+    res = run_cli("holter", MITDB / "100.dat", "--out", tmp_path / "out", "--rhythm-model", beat, cwd=tmp_path)
+    assert res.returncode == 3, res.stderr
+    assert len(res.stderr.strip().splitlines()) <= 3 and "Traceback" not in res.stderr
+    assert "needs a rhythm model" in res.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.holter.json"))

@@ -326,3 +326,29 @@ def test_mitdb_119_bigeminy_matches_the_rhythm_annotations():
     assert all(any(a - 3 <= f["start_s"] and f["end_s"] <= b + 3 for a, b in annotated) for f in e["bigeminy"])
     assert e["beats"] == 444 and e["isolated"] == 444 and e["run_count"] == 0
     assert e["burden_pct"] == pytest.approx(100 * 444 / (444 + 1543))
+
+
+def test_af_over_the_rate_is_urgent_one_line_each_or_one_for_many():
+    from ecgmtl.holter.events import urgent_findings
+
+    def rhythm(rates):
+        eps = [
+            {"start_s": 600.0 * i, "end_s": 600.0 * i + 300, "duration_s": 300.0, "mean_hr_bpm": r}
+            for i, r in enumerate(rates)
+        ]
+        return {"rhythm": {"af": {"episodes": eps}}}
+
+    assert urgent_findings(rhythm([90, 110, None])) == []
+    lines = urgent_findings(rhythm([90, 125]))
+    assert lines == ["AF with rapid ventricular response: 125 bpm mean over 5.0 min, from 00:10:00 (600.0 s)"]
+    many = urgent_findings(rhythm([120, 130, 140, 150]), EventOptions(urgent_af_rate_bpm=115))
+    assert len(many) == 1 and "4 episodes over 115 bpm (20.0 min); the fastest 150 bpm from 00:30:00" in many[0]
+
+
+def test_rhythm_windows_merge_into_segments_and_rates_come_from_the_beats():
+    from ecgmtl.holter.rhythm import mean_rate, segments
+
+    segs = segments(np.array([0, 30, 60, 90.0]), np.array([30, 60, 90, 100.0]), ["N", "N", "A", "A"])
+    assert segs == [{"start_s": 0.0, "end_s": 60.0, "label": "N"}, {"start_s": 60.0, "end_s": 100.0, "label": "A"}]
+    beats = np.arange(0, 100, 0.5)  # 120 bpm
+    assert abs(mean_rate(beats, 60, 100) - 120) < 1e-6 and mean_rate(beats, 10, 10.6) is None

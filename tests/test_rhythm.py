@@ -92,3 +92,17 @@ def test_a_long_record_gets_windows_and_af_episodes():
         text=True,
     )
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+
+def test_the_default_predict_of_a_long_record_gives_its_beats_and_its_rhythm():
+    cmd = [*ECGMTL, "predict", str(MITDB / "221"), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "rhythm model cinc2017-rhythm" in out.stderr
+    res = json.loads(out.stdout)
+    assert res["model"]["name"] == "mitdb-resnet1d" and res["beats"] and res["rhythm"]["model"] == "cinc2017-rhythm"
+    assert res["rhythm"]["af"]["burden"] > 0.5 and "record" not in res["rhythm"]
+    text = subprocess.run(cmd[:-1], capture_output=True, text=True).stdout
+    assert "AF burden" in text and "record 221" in text
+    alone = subprocess.run([*cmd, "--no-companions"], capture_output=True, text=True)
+    assert alone.returncode == 0 and "rhythm" not in json.loads(alone.stdout)

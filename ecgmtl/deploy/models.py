@@ -30,3 +30,8 @@ def default_model_for(record: str | os.PathLike) -> Path:
     with at least 6 of the 12 standard leads, else the beat model)."""
     tasks = sorted((t for t in all_tasks() if t.default_model), key=lambda t: -t.priority)
     return shipped_model(next((t for t in tasks if t.accepts(record)), get_task(DEFAULT_TASK)))
+
+
+def companion_models(task: Task) -> list[Path]:
+    """The shipped models of the tasks that join `task`'s predictions (Task.companion_of)."""
+    return [shipped_model(t) for t in all_tasks() if t.default_model and task.name in t.companion_of]

@@ -19,14 +19,14 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, opts: PredictOptio
     opts = opts or PredictOptions()
     task = task_for_meta(model.meta)
     if opts.restorer is None:
-        return task.predict(model, path, opts)
+        return _predict(model, task, path, opts)
     import tempfile
 
     from ecgmtl.tasks.restore.engine import restore_record
 
     with tempfile.TemporaryDirectory(prefix="ecgmtl-denoise-") as d:
         restored = restore_record(opts.restorer, path, Path(d))
-        result = task.predict(model, restored.header.with_suffix(""), opts)
+        result = _predict(model, task, restored.header.with_suffix(""), opts)
     result["record"]["path"] = str(path)
     result["record"]["denoised"] = {
         "model": opts.restorer.name,
@@ -36,13 +36,42 @@ def predict_record(model: OnnxModel, path: str | os.PathLike, opts: PredictOptio
     return result
 
 
+def _predict(model: OnnxModel, task, path, opts: PredictOptions) -> dict:
+    """The task's prediction with each companion model's part (on the same record and lead) under its task's
+    name; the companions run in threads beside the main model."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    if not opts.companions:
+        return task.predict(model, path, opts)
+    lead = opts.lead or (model.meta.get("preprocess") or {}).get("lead")
+    side = replace(opts, lead=lead, companions=[], outputs={}, keep_arrays=False)
+    with ThreadPoolExecutor(len(opts.companions)) as pool:
+        futures = [
+            (task_for_meta(c.meta), pool.submit(task_for_meta(c.meta).predict, c, path, side)) for c in opts.companions
+        ]
+        result = task.predict(model, path, opts)
+        for ct, f in futures:
+            try:
+                result[ct.name] = ct.companion_part(f.result())
+            except EcgmtlError as e:  # the main prediction stands; what the companion could not do is said
+                result["record"].setdefault("warnings", []).append(f"{ct.name} model: {e}")
+    return result
+
+
 def write_outputs(model: OnnxModel, result: dict, out_dir: Path, opts: PredictOptions) -> list[Path]:
     """The per-record files asked for in opts.outputs, by the model's task."""
     return task_for_meta(model.meta).write_outputs(result, out_dir, opts)
 
 
-def format_result(model: OnnxModel, result: dict) -> str:
-    return task_for_meta(model.meta).format_prediction(result)
+def format_result(model: OnnxModel, result: dict, companions: list[OnnxModel] = ()) -> str:
+    """The main task's lines, then each companion's part."""
+    text = [task_for_meta(model.meta).format_prediction(result)]
+    for c in companions:
+        ct = task_for_meta(c.meta)
+        if ct.name in result:
+            text.append(ct.format_companion(result[ct.name], result["record"]))
+    return "\n".join(text)
 
 
 def summary_csv(model: OnnxModel, rows: list[dict]) -> str:

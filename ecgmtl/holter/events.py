@@ -41,6 +41,8 @@ class EventOptions:
     urgent_vt_beats: int = 6  # a VT run of this many beats or more is urgent
     urgent_v_burden_pct: float = 10.0  # a V burden over this is urgent
     urgent_svt_s: float = 30.0  # an SVT run lasting over this (first to last beat) is urgent
+    urgent_af_rate_bpm: float = 110.0  # an AF episode with a mean ventricular rate over this is urgent (rapid
+    # ventricular response: ESC 2020 AF guideline, lenient rate control < 110 bpm)
     hr_window_beats: int = 8  # RR intervals averaged for one heart-rate reading (min / max HR)
     hr_skip_unclassified: bool = True  # leave intervals touching an unclassified beat out of the min / max
     # readings (a false detection in noise would make a spike); the mean counts them (beats per monitored minute)
@@ -289,8 +291,9 @@ def clock(t_s: float) -> str:
 def urgent_findings(report_parts: dict, opts: EventOptions = EventOptions()) -> list[str]:
     """Findings to act on the same day, one short line each with its figures: VT of `urgent_vt_beats` beats or
     more; V burden over `urgent_v_burden_pct`; pauses of `urgent_pause_s` or longer; SVT lasting over
-    `urgent_svt_s` (first to last beat). `report_parts`: {"ventricular": ectopy(V), "supraventricular":
-    ectopy(S), "pauses": pauses() or summarise()'s {"events": ...}}, any of them absent."""
+    `urgent_svt_s` (first to last beat); AF with a mean rate over `urgent_af_rate_bpm`. `report_parts`:
+    {"ventricular": ectopy(V), "supraventricular": ectopy(S), "pauses": pauses() or summarise()'s {"events":
+    ...}, "rhythm": ecgmtl.holter.rhythm.rhythm_section()}, any of them absent."""
     out = []
     v = report_parts.get("ventricular") or {}
     for r in v.get("runs", []):
@@ -321,7 +324,24 @@ def urgent_findings(report_parts: dict, opts: EventOptions = EventOptions()) -> 
                 f"SVT: {r['end_s'] - r['start_s']:.1f} s, {r['beats']} beats at {r['rate_bpm']:.0f} bpm, "
                 f"from {clock(r['start_s'])} ({r['start_s']:.1f} s)"
             )
-    return out
+    return out + _fast_af((report_parts.get("rhythm") or {}).get("af") or {}, opts)
+
+
+def _fast_af(af: dict, opts: EventOptions) -> list[str]:
+    """AF episodes faster than urgent_af_rate_bpm: one line each, or one line for all past three."""
+    fast = [e for e in af.get("episodes", []) if (e.get("mean_hr_bpm") or 0) > opts.urgent_af_rate_bpm]
+    if len(fast) > 3:
+        e = max(fast, key=lambda e: e["mean_hr_bpm"])
+        total = sum(e["duration_s"] for e in fast) / 60
+        return [
+            f"AF with rapid ventricular response: {len(fast)} episodes over {opts.urgent_af_rate_bpm:g} bpm "
+            f"({total:.1f} min); the fastest {e['mean_hr_bpm']:.0f} bpm from {clock(e['start_s'])}"
+        ]
+    return [
+        f"AF with rapid ventricular response: {e['mean_hr_bpm']:.0f} bpm mean over {e['duration_s'] / 60:.1f} min, "
+        f"from {clock(e['start_s'])} ({e['start_s']:.1f} s)"
+        for e in fast
+    ]
 
 
 def summarise(times_s, labels, opts: EventOptions = EventOptions(), exclude=None) -> dict:

@@ -1,7 +1,7 @@
 """The Holter report as one self-contained HTML page (pictures inline as PNG, no network): urgent findings and
 the summary, the heart-rate trend with the ectopy per hour under it, an RR tachogram, 10-s strips around the
-events a cardiologist looks at (at 25 mm/s and 10 mm/mV, with the beat labels), and the beat templates per
-class."""
+events a cardiologist looks at (at 25 mm/s and 10 mm/mV, with the beat labels; the AF onset among them), the
+rhythm over the recording with the AF episodes, and the beat templates per class."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ecgmtl.holter.report import artefacts, format_report
 from ecgmtl.io.atomic import atomic_path
 from ecgmtl.tasks.beats.engine import TEMPLATE_PRE_S, BeatRun, filtered_span
 
+RHYTHM_COLOURS = {"N": "#2b8a3e", "A": "#e03131", "O": "#1c7ed6", "~": "#adb5bd"}
 COLOURS = {"N": "#2b8a3e", "S": "#1c7ed6", "V": "#e03131", "F": "#f08c00", "Q": "#7048e8", "unclassified": "#868e96"}
 MM = 1 / 25.4  # inches per millimetre
 STRIP_S = 10.0
@@ -54,6 +55,46 @@ def _trend(report: dict, times: np.ndarray) -> str:
     b.set_xlabel("hours from the start")
     b.legend(loc="upper right", fontsize=8)
     return _png(fig)
+
+
+def _rhythm_band(rhythm: dict) -> str:
+    """The rhythm of each window over the recording, one colour per class."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from ecgmtl.holter.rhythm import NAMES
+
+    fig, ax = plt.subplots(figsize=(11, 1.1))
+    for seg in rhythm["segments"]:
+        a, b = seg["start_s"] / 3600, seg["end_s"] / 3600
+        ax.axvspan(a, b, color=RHYTHM_COLOURS.get(seg["label"], "black"), lw=0)
+    ax.set_yticks([])
+    ax.set_xlim(rhythm["segments"][0]["start_s"] / 3600, rhythm["segments"][-1]["end_s"] / 3600)
+    ax.set_xlabel("hours from the start")
+    handles = [Patch(color=RHYTHM_COLOURS[c], label=NAMES[c]) for c in rhythm["time_share"] if c in RHYTHM_COLOURS]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1.6), ncol=4, fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def _rhythm(report: dict) -> str:
+    """The page's rhythm section: the band, the AF figures and the episode table (first 50)."""
+    r = report.get("rhythm")
+    if not r:
+        return "<p>not analysed (--no-rhythm)</p>"
+    rows = [
+        [clock(e["start_s"]), clock(e["end_s"]), f"{e['duration_s'] / 60:.1f}", _bpm(e["mean_hr_bpm"])]
+        for e in r["af"]["episodes"][:50]
+    ]
+    table = _table(rows, ["start", "end", "minutes", "mean rate (bpm)"]) if rows else ""
+    note = (
+        f"<p>Rhythm model {html.escape(r['model'])}, one label per {r['window_s']:g}-s window: an episode's start and"
+        f" end are known to within a window. Mean rates from the {html.escape(r['af']['rate_from'])}.</p>"
+    )
+    return f"{_rhythm_band(r)}{note}{table}"
+
+
+def _bpm(v) -> str:
+    return "-" if v is None else f"{v:.0f}"
 
 
 def _tachogram(times: np.ndarray, labels: np.ndarray) -> str:
@@ -135,6 +176,9 @@ def strip_events(report: dict) -> list[tuple[str, float]]:
         out.append((f"Longest {k} run, {r['beats']} beats", (r["start_s"] + r["end_s"]) / 2))
         k, r = max(runs, key=lambda kr: kr[1]["rate_bpm"] or 0)
         out.append((f"Fastest {k} run, {r['rate_bpm']:.0f} bpm", (r["start_s"] + r["end_s"]) / 2))
+    onset = af_onset(report)
+    if onset is not None:
+        out.append(onset)
     hr = report["heart_rate"]
     for key in ("min", "max"):
         if hr[f"{key}_bpm"] is not None:
@@ -145,6 +189,19 @@ def strip_events(report: dict) -> list[tuple[str, float]]:
                 )
             )
     return out
+
+
+def af_onset(report: dict) -> tuple[str, float] | None:
+    """(title, centre) of the strip at the onset of the longest AF episode that starts after the recording
+    does (the strip begins 2 s before the episode's first window); else of the longest, if any."""
+    r = report.get("rhythm")
+    episodes = r["af"]["episodes"] if r else []
+    if not episodes:
+        return None
+    later = [e for e in episodes if e["start_s"] > 0]
+    e = max(later or episodes, key=lambda e: e["duration_s"])
+    what = "AF onset" if later else "AF from the start of the recording"
+    return f"{what}, episode of {e['duration_s'] / 60:.1f} min at {_bpm(e['mean_hr_bpm'])} bpm", e["start_s"] + 3.0
 
 
 def _table(rows: list[list], head: list[str]) -> str:
@@ -208,6 +265,7 @@ td,th{{border:1px solid #ced4da;padding:2px 6px;text-align:right}} img{{max-widt
 medical device. Thresholds: {html.escape(_options(report["options"]))}</p>
 <div class=urgent><h2>Urgent findings</h2><ul>{urgent}</ul></div>
 <h2>Summary</h2><pre>{html.escape(format_report(report))}</pre>
+<h2>Rhythm and atrial fibrillation</h2>{_rhythm(report)}
 <h2>Heart-rate trend and ectopy per hour</h2>{_trend(report, times)}
 <h2>RR tachogram</h2>{_tachogram(times, labels)}
 <h2>Strips</h2>{strips or "<p>no event to show</p>"}

@@ -1,7 +1,8 @@
 """The Holter report of a long recording: the beat model's beats (detected, classified, quality-gated, as
 `ecgmtl predict` gives them) summed up as the ACC/AHA 1999 and ISHNE-HRS 2017 guidelines and Holter systems
 report them: recording and analysable time, heart rate (min / mean / max with times, hourly), ventricular and
-supraventricular ectopy, pauses, HRV on NN intervals, and the urgent findings first.
+supraventricular ectopy, pauses, HRV on NN intervals, and the urgent findings first; with a rhythm model, the
+rhythm of each 30-s window and atrial fibrillation (burden, episodes, the longest; ecgmtl.holter.rhythm).
 
 Segments the quality gate failed as a whole are excluded (noise is not a pause, and breaks runs); stretches in
 which no beat was detected are not: a real asystole must be reported as a pause.
@@ -31,12 +32,16 @@ def holter_report(
     opts: EventOptions = EventOptions(),
     lead: str | None = None,
     progress=None,
+    rhythm_model: OnnxModel | None = None,
 ) -> tuple[dict, BeatRun]:
     """(the report, the beat run it was made from: its beats as a table, the lead source for the strips, the
     class templates) for one record, processed a chunk at a time (engine.run_beats; progress(done_s, total_s)
-    after each chunk); RecordError / ModelError in one line."""
+    after each chunk); the rhythm part from rhythm_model on the same lead, computed in a worker process while
+    the beats are (None: "rhythm" is None); RecordError / ModelError in one line."""
+    from ecgmtl.holter.events import urgent_findings
+    from ecgmtl.holter.rhythm import beat_rates, start_rhythm
     from ecgmtl.tasks.beats.engine import run_beats
-    from ecgmtl.tasks.beats.predict import result_of
+    from ecgmtl.tasks.beats.predict import preprocess_config, result_of
     from ecgmtl.tasks.registry import task_for_meta
 
     if task_for_meta(model.meta).name != "beats":
@@ -44,6 +49,9 @@ def holter_report(
             f"{model.path} is a {task_for_meta(model.meta).description} model; a Holter report needs "
             "a beat model (the default, or --model with one)"
         )
+    rhythm = None
+    if rhythm_model is not None:
+        rhythm = start_rhythm(rhythm_model, path, lead or preprocess_config(model.meta).lead)
     run = run_beats(model, path, lead, templates=True, progress=progress)
     result = result_of(model, run, path, beats=False)
     beats = ~artefacts(run, opts)
@@ -51,6 +59,9 @@ def holter_report(
     labels = [c for c, keep in zip(run.table.labels(run.classes), beats) if keep]
     report = report_from_beats(result, times, labels, opts)
     report["recording"]["artefacts"] = int((~beats).sum())
+    report["rhythm"] = beat_rates(rhythm.result(), times) if rhythm is not None else None
+    if rhythm is not None:
+        report["urgent"] = urgent_findings(report, opts)
     return report, run
 
 
@@ -105,6 +116,8 @@ def write_report(report: dict, out_dir: Path) -> Path:
 
 def format_report(r: dict) -> str:
     """One screen: urgent findings first, then the figures a cardiologist reads first."""
+    from ecgmtl.holter.rhythm import format_rhythm
+
     rec, hr, v, s, p = r["recording"], r["heart_rate"], r["ventricular"], r["supraventricular"], r["pauses"]
     h = r["hrv"]
     lines = [
@@ -132,6 +145,8 @@ def format_report(r: dict) -> str:
         )
     longest = "" if p["longest_s"] is None else f", longest {p['longest_s']:.2f} s"
     lines.append(f"pauses over {p['threshold_s']:g} s: {p['count']}{longest}")
+    if r.get("rhythm"):
+        lines += format_rhythm(r["rhythm"])
 
     def ms(k: str) -> str:
         return "-" if h.get(k) is None else f"{h[k]:.0f}"

@@ -59,6 +59,8 @@ class PredictOptions:
     timings: dict | None = None  # receives seconds per stage
     outputs: dict = field(default_factory=dict)  # per-record files: csv, annotate, plot=(start_s, span_s)
     restorer: Any = None  # a restoration model (OnnxModel): predict on the record it restores (--denoise)
+    companions: list = field(default_factory=list)  # models (OnnxModel) of other tasks run on the same record,
+    # their results under result[<their task's name>] (the rhythm model beside the beat model)
 
 
 class Task:
@@ -76,6 +78,7 @@ class Task:
     model_env: str | None = None  # an environment variable that replaces the shipped model
     priority = 0  # the default model of the highest-priority task that accepts a record predicts it
     description = ""  # one line, for `ecgmtl --help` and error messages
+    companion_of: tuple[str, ...] = ()  # tasks whose predictions this task's shipped model joins by default
 
     # -- configuration and data -------------------------------------------------------------------------
     def check(self, cfg: Config) -> None:
@@ -177,6 +180,14 @@ class Task:
 
     def format_prediction(self, result: dict) -> str:
         raise NotImplementedError
+
+    def companion_part(self, result: dict) -> dict:
+        """What of this task's prediction joins another task's result, under result[self.name]."""
+        return {k: v for k, v in result.items() if k not in ("record", "task")}
+
+    def format_companion(self, part: dict, record: dict) -> str:
+        """companion_part's lines under the main task's."""
+        return self.format_prediction({**part, "record": record})
 
     def write_outputs(self, result: dict, out_dir: Path, opts: PredictOptions) -> list[Path]:
         """The per-record files asked for in opts.outputs."""

@@ -82,6 +82,7 @@ class RhythmTask(Task):
     default_model = "cinc2017-rhythm.onnx"
     model_env = "ECGMTL_MODEL_RHYTHM"
     priority = 5  # a short single-lead strip (accepts): before the beat model
+    companion_of = ("beats",)  # a long record's rhythm and AF episodes beside its beats
 
     def check(self, cfg: Config) -> None:
         from ecgmtl.mtl.constraints import check_constraints
