@@ -88,14 +88,14 @@ def _train_rate(tr, steps: int, with_data: bool, warmup: int = 5) -> float:
     return bs * steps / (time.perf_counter() - t0)
 
 
-def predict_walls(args, device: str, runs: int = 3) -> tuple[list[float], str]:
-    """`ecgmtl predict RECORD --json --device DEVICE` as a user runs it, `runs` times: the wall clocks of the
-    whole processes, and the last one's JSON."""
+def predict_walls(args, device: str, runs: int = 3, extra: tuple[str, ...] = ()) -> tuple[list[float], str]:
+    """`ecgmtl predict RECORD --json --device DEVICE [extra]` as a user runs it, `runs` times: the wall clocks of
+    the whole processes, and the last one's JSON."""
     walls = []
     for _ in range(runs):
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "ecgmtl", "predict", str(args.record), "--model", str(args.model), "--json"]
-        out = subprocess.run([*cmd, "--device", device], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run([*cmd, "--device", device, *extra], capture_output=True, text=True, cwd=ROOT)
         walls.append(time.perf_counter() - t0)
         assert out.returncode == 0, out.stderr[-500:]
     return walls, out.stdout
