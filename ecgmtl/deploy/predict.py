@@ -47,9 +47,8 @@ def _predict(model: OnnxModel, task, path, opts: PredictOptions) -> dict:
     lead = opts.lead or (model.meta.get("preprocess") or {}).get("lead")
     side = replace(opts, lead=lead, companions=[], outputs={}, keep_arrays=False)
     with ThreadPoolExecutor(len(opts.companions)) as pool:
-        futures = [
-            (task_for_meta(c.meta), pool.submit(task_for_meta(c.meta).predict, c, path, side)) for c in opts.companions
-        ]
+        tasks = [task_for_meta(c.meta) for c in opts.companions]
+        futures = [(ct, pool.submit(ct.predict, c, path, side)) for ct, c in zip(tasks, opts.companions)]
         result = task.predict(model, path, opts)
         for ct, f in futures:
             try:

@@ -36,7 +36,7 @@ def holter_report(
 ) -> tuple[dict, BeatRun]:
     """(the report, the beat run it was made from: its beats as a table, the lead source for the strips, the
     class templates) for one record, processed a chunk at a time (engine.run_beats; progress(done_s, total_s)
-    after each chunk); the rhythm part from rhythm_model on the same lead, computed in a worker process while
+    after each chunk); the rhythm part from rhythm_model on the same lead, computed in a second thread while
     the beats are (None: "rhythm" is None); RecordError / ModelError in one line."""
     from ecgmtl.holter.events import urgent_findings
     from ecgmtl.holter.rhythm import beat_rates, start_rhythm

@@ -25,19 +25,18 @@ def rhythm_section(model: OnnxModel, path: str | os.PathLike, lead: str | None =
     "segments" [{start_s, end_s, label}] (runs of windows of one label), "af": {"burden_pct", "af_s",
     "episodes", "longest", "rate_from"}}, the episodes' rates from the rhythm model's R peaks (beat_rates
     replaces them)."""
-    from ecgmtl.tasks.rhythm.predict import AF, af_episodes, rhythm_timeline
+    from ecgmtl.tasks.rhythm.predict import af_episodes, rhythm_timeline, time_share
 
     check_rhythm_model(model)
     classes = list(model.meta["classes"])
     t = rhythm_timeline(model, path, lead)
     label = t["probs"].argmax(axis=1)
-    span = t["end_s"] - t["start_s"]
     af = af_episodes(t, classes)
     return {
         "model": model.name,
         "lead": t["source"].lead,
         "window_s": round(float(model.meta["window"]) / float(model.meta["fs"]), 1),
-        "time_share": {c: round(float(span[label == i].sum() / span.sum()), 4) for i, c in enumerate(classes)},
+        "time_share": time_share(t, classes),
         "segments": segments(t["start_s"], t["end_s"], [classes[k] for k in label]),
         "af": {
             "burden_pct": round(100.0 * af["burden"], 2),
@@ -45,7 +44,6 @@ def rhythm_section(model: OnnxModel, path: str | os.PathLike, lead: str | None =
             "episodes": af["episodes"],
             "longest": af["longest"],
             "rate_from": "rhythm model R peaks",
-            "label": AF,
         },
     }
 

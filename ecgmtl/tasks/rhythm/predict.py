@@ -101,6 +101,13 @@ def rhythm_timeline(model: OnnxModel, path: str | os.PathLike, lead: str | None 
     }
 
 
+def time_share(timeline: dict, classes: list[str]) -> dict:
+    """The share of the recording's time in each class (the windows' labels weighted by their length)."""
+    label = timeline["probs"].argmax(axis=1)
+    span = timeline["end_s"] - timeline["start_s"]
+    return {c: round(float(span[label == i].sum() / span.sum()), 4) for i, c in enumerate(classes)}
+
+
 def af_episodes(timeline: dict, classes: list[str]) -> dict:
     """Runs of windows labelled AF: episodes (start, end, duration, mean heart rate), burden and longest."""
     label = timeline["probs"].argmax(axis=1)
@@ -160,8 +167,7 @@ def predict_rhythm(model: OnnxModel, path: str | os.PathLike, opts) -> dict:
         {"start_s": round(float(a), 1), "end_s": round(float(b), 1), "label": classes[int(k)], "p": _r(p[k])}
         for a, b, k, p in zip(t["start_s"], t["end_s"], lab, t["probs"])
     ]
-    span = t["end_s"] - t["start_s"]
-    out["time_share"] = {c: round(float(span[lab == i].sum() / span.sum()), 4) for i, c in enumerate(classes)}
+    out["time_share"] = time_share(t, classes)
     out["af"] = af_episodes(t, classes)
     return out
 
