@@ -127,11 +127,9 @@ def _strip(run: BeatRun, times: np.ndarray, labels: np.ndarray, centre_s: float,
     fig = plt.figure(figsize=(STRIP_S * 25 * MM, (hi - lo) * 10 * MM + 0.35))
     ax = fig.add_axes((0, 0, 1, (hi - lo) * 10 * MM / ((hi - lo) * 10 * MM + 0.35)))
     for step, width, colour in ((0.04, 0.3, "#f5c6cb"), (0.2, 0.7, "#e8868f")):  # 1 mm and 5 mm at 25 mm/s
-        for g in np.arange(0, STRIP_S + 1e-9, step):
-            ax.axvline(t0 + g, color=colour, lw=width, zorder=0)
+        ax.vlines(t0 + np.arange(0, STRIP_S + 1e-9, step), lo, hi, color=colour, lw=width, zorder=0)
     for step, width, colour in ((0.1, 0.3, "#f5c6cb"), (0.5, 0.7, "#e8868f")):  # 1 mm and 5 mm at 10 mm/mV
-        for g in np.arange(lo, hi + 1e-9, step):
-            ax.axhline(g, color=colour, lw=width, zorder=0)
+        ax.hlines(np.arange(lo, hi + 1e-9, step), t0, t0 + STRIP_S, color=colour, lw=width, zorder=0)
     ax.plot(t0 + np.arange(len(x)) / fs, np.clip(x, lo, hi), color="black", lw=0.7)
     a, b = np.searchsorted(times, [t0, t0 + STRIP_S])
     for t, c in zip(times[a:b], labels[a:b]):

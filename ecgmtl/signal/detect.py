@@ -25,7 +25,7 @@ def gradient_qrs_peaks(
     min_len_weight: float = 0.4,
     min_delay_s: float = 0.3,
 ) -> np.ndarray:
-    from ecgmtl.signal.dsp import most_prominent_peak, uniform_filter1d
+    from ecgmtl.signal.dsp import segment_peaks, uniform_filter1d
 
     x = np.asarray(x, dtype=np.float64)
     if x.size < 3:
@@ -43,16 +43,14 @@ def gradient_qrs_peaks(
         return np.zeros(0, dtype=np.int64)
     min_len = np.mean(ends[:n] - begins[:n]) * min_len_weight
     min_delay = int(np.rint(min_delay_s * fs))
+    b, e = begins[:n], ends[:n]
+    keep = (e - b) >= min_len
+    found = segment_peaks(x, b[keep], e[keep]).tolist()  # each QRS's most prominent local maximum
     peaks, last = [], 0
-    for b, e in zip(begins[:n], ends[:n]):
-        if e - b < min_len:
-            continue
-        local = most_prominent_peak(x[b:e])
-        if local is not None:
-            p = b + local
-            if p - last > min_delay:
-                peaks.append(p)
-                last = p
+    for p in found:
+        if p >= 0 and p - last > min_delay:
+            peaks.append(p)
+            last = p
     return np.asarray(peaks, dtype=np.int64)
 
 

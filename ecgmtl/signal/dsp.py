@@ -208,33 +208,83 @@ def uniform_filter1d(x: np.ndarray, size: int) -> np.ndarray:
     return (c[size:] - c[:-size]) / size
 
 
-def most_prominent_peak(x: np.ndarray) -> int | None:
+def most_prominent_peak(x) -> int | None:
     """The index of the local maximum of x with the largest prominence (scipy.signal.find_peaks with
-    peak_prominences, wlen None: the first of equal ones, a flat top at its middle); None without one."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 3:
+    peak_prominences, wlen None: the first of equal ones, a flat top at its middle); None without one.
+    x: an array or a list of floats (a list is faster: the detector calls this once per QRS, and indexing
+    Python floats costs a third of indexing numpy scalars)."""
+    x = x.tolist() if isinstance(x, np.ndarray) else x
+    end = len(x) - 1
+    if end < 2:
         return None
-    peaks = []
-    i, end = 1, x.size - 1
+    best, best_prom = None, -float("inf")
+    i = 1
     while i < end:  # scipy's _local_maxima_1d
-        if x[i - 1] < x[i]:
+        v = x[i]
+        if x[i - 1] < v:
             ahead = i + 1
-            while ahead < end and x[ahead] == x[i]:
+            while ahead < end and x[ahead] == v:
                 ahead += 1
-            if x[ahead] < x[i]:
-                peaks.append((i + ahead - 1) // 2)
+            if x[ahead] < v:
+                pk = (i + ahead - 1) // 2
+                lo = pk
+                while lo > 0 and x[lo - 1] <= v:
+                    lo -= 1
+                hi = pk
+                while hi < end and x[hi + 1] <= v:
+                    hi += 1
+                prom = v - max(min(x[lo : pk + 1]), min(x[pk : hi + 1]))
+                if prom > best_prom:
+                    best, best_prom = pk, prom
                 i = ahead
         i += 1
-    best, best_prom = None, -np.inf
-    for pk in peaks:
-        v = x[pk]
-        lo = pk
-        while lo > 0 and x[lo - 1] <= v:
-            lo -= 1
-        hi = pk
-        while hi < x.size - 1 and x[hi + 1] <= v:
-            hi += 1
-        prom = v - max(x[lo : pk + 1].min(), x[pk : hi + 1].min())
-        if prom > best_prom:
-            best, best_prom = pk, prom
     return best
+
+
+def segment_peaks(x: np.ndarray, begins: np.ndarray, ends: np.ndarray, cap: int = 96) -> np.ndarray:
+    """most_prominent_peak of each segment x[begins[k]:ends[k]], all segments at once: (segments,) int64
+    indices into x, -1 for a segment without a local maximum. The same answer as the scalar function (local
+    maxima as runs of equal values, prominence bases limited to the segment, the first of equal ones), computed
+    on a (peaks, cap) matrix; a segment longer than `cap`, and each of fewer than 16, goes through the scalar
+    function."""
+    x = np.asarray(x, dtype=np.float64)
+    begins, ends = np.asarray(begins, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    out = np.full(begins.size, -1, dtype=np.int64)
+    lengths = ends - begins
+    few = begins.size < 16  # the matrix's fixed cost is that of about 16 segments one by one
+    short = np.flatnonzero((lengths >= 3) & (lengths <= cap) & (not few))
+    for k in np.flatnonzero((lengths > cap) | few).tolist():
+        local = most_prominent_peak(x[begins[k] : ends[k]].tolist())
+        out[k] = -1 if local is None else begins[k] + local
+    if not short.size:
+        return out
+    b, n = begins[short], lengths[short]
+    col = np.arange(cap)
+    inside = col[None, :] < n[:, None]
+    m = np.where(inside, x[np.minimum(b[:, None] + col[None, :], x.size - 1)], np.nan)  # (segments, cap)
+    # runs of equal values: a run starts where the value changes; a peak is a run with a lower run on each side
+    new_run = np.ones_like(inside)
+    new_run[:, 1:] = m[:, 1:] != m[:, :-1]
+    run_start = np.maximum.accumulate(np.where(new_run, col[None, :], 0), axis=1)
+    last = inside & ~np.concatenate([~new_run[:, 1:], np.zeros((len(b), 1), bool)], axis=1)  # a run's last
+    before = np.take_along_axis(m, np.maximum(run_start - 1, 0), axis=1)
+    after = np.concatenate([m[:, 1:], np.full((len(b), 1), np.nan)], axis=1)
+    is_peak = last & (run_start > 0) & (before < m) & (after < m)  # NaN (outside) compares False
+    seg, end_col = np.nonzero(is_peak)  # row-major: by segment, then position
+    if not seg.size:
+        return out
+    pk = (run_start[seg, end_col] + end_col) // 2
+    v = m[seg, pk]
+    rows = m[seg]  # (peaks, cap)
+    higher = rows > v[:, None]
+    left_wall = np.where(higher & (col[None, :] < pk[:, None]), col[None, :], -1).max(axis=1)
+    right_wall = np.where(higher & (col[None, :] > pk[:, None]), col[None, :], cap).min(axis=1)
+    left_min = np.where((col > left_wall[:, None]) & (col <= pk[:, None]), rows, np.inf).min(axis=1)
+    right_min = np.where((col >= pk[:, None]) & (col < right_wall[:, None]) & inside[seg], rows, np.inf).min(axis=1)
+    prom = v - np.maximum(left_min, right_min)
+    starts = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
+    best = np.repeat(np.maximum.reduceat(prom, starts), np.diff(np.append(starts, prom.size)))
+    w = np.flatnonzero(prom == best)  # the winners, by segment and position: keep each segment's first
+    w = w[np.concatenate([[True], seg[w][1:] != seg[w][:-1]])]
+    out[short[seg[w]]] = b[seg[w]] + pk[w]
+    return out

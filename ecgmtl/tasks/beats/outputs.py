@@ -68,8 +68,11 @@ def beats_csv(cols: BeatColumns) -> str:
     w.writerow(
         ["record", "sample", "time_s", "class"] + [f"p_{c}" for c in cols.classes] + ["reconstruction_rmse", "quality"]
     )
-    for s, c, pr, e, q in zip(cols.samples.tolist(), cols.labels, cols.probs.tolist(), cols.rmse.tolist(), cols.why):
-        w.writerow([cols.record, s, round(s / cols.fs, 4), c, *(round(p, 5) for p in pr), round(e, 5), q or ""])
+    times = np.round(cols.samples / cols.fs, 4).tolist()  # rounded as whole columns: a day has 100,000 beats
+    probs = np.round(np.asarray(cols.probs, dtype=np.float64), 5).tolist()
+    rmse = np.round(np.asarray(cols.rmse, dtype=np.float64), 5).tolist()
+    for s, t, c, pr, e, q in zip(cols.samples.tolist(), times, cols.labels, probs, rmse, cols.why):
+        w.writerow([cols.record, s, t, c, *pr, e, q or ""])
     return buf.getvalue()
 
 
