@@ -70,6 +70,17 @@ def test_most_prominent_peak_is_scipys():
         assert dsp.most_prominent_peak(x) == want, x
 
 
+@pytest.mark.parametrize("segments", [5, 60])  # under 16 one by one, else the matrix
+def test_segment_peaks_are_the_scalar_ones(segments):
+    rng = np.random.default_rng(segments)
+    for _ in range(200):
+        x = np.round(rng.normal(size=2000), 1)  # plateaus and ties
+        b = np.sort(rng.choice(1990, segments, replace=False))
+        e = np.minimum(b + rng.integers(0, 130, segments), 2000)  # some past the matrix's cap, some under 3
+        want = [-1 if (p := dsp.most_prominent_peak(x[i:j])) is None else i + p for i, j in zip(b, e)]
+        assert dsp.segment_peaks(x, b, e).tolist() == want
+
+
 @pytest.mark.physionet
 def test_prediction_imports_neither_scipy_signal_nor_ndimage(tmp_path):
     code = (
