@@ -115,9 +115,10 @@ def main() -> None:
         from ecgmtl.readme import update_readme
 
         cmd = "python data_scripts/rhythm_cv.py --readme"
-        update_readme(
-            ROOT / "README.md", "study:rhythm-cv", f"{body}\n\nReproduce: `{cmd}` (about 15 min per run on 2 cores)."
-        )
+        if args.single != "0,1,2":
+            cmd += f" --single '{args.single}'"
+        took = "about 28 min per run on one core"
+        update_readme(ROOT / "README.md", "study:rhythm-cv", f"{body}\n\nReproduce: `{cmd}` ({took}).")
 
 
 if __name__ == "__main__":
