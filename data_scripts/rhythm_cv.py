@@ -25,10 +25,15 @@ VARIANTS = {"multi": [], "single": ["--set", "weighting.weights.reconstruction=0
 
 
 def train(out: Path, variant: str, fold: int) -> Path:
-    run = out / f"{variant}-fold{fold}"
+    return train_run(out / f"{variant}-fold{fold}", fold, VARIANTS[variant])
+
+
+def train_run(run: Path, fold: int, extra: list[str]) -> Path:
+    """The recipe with fold `fold` held out and the --set overrides `extra`, trained into `run` (kept when
+    already there)."""
     if not (run / "run.json").is_file():
         cmd = [sys.executable, "-m", "ecgmtl", "train", "--config", str(ROOT / "configs/cinc2017.yaml"), "--out"]
-        cmd += [str(run), "--no-progress", "--set", f"task_options.test_fold={fold}", *VARIANTS[variant]]
+        cmd += [str(run), "--no-progress", "--set", f"task_options.test_fold={fold}", *extra]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return run
 

@@ -99,8 +99,8 @@ class OnnxModel:
     def run(self, *inputs: np.ndarray, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The graph on `inputs` (in its input order, e.g. beat windows and RR features, or records of windows;
         see the model's metadata "inputs"), `batch` items of the first axis at a time (default: about 256 KB of
-        the first input, or 64 records of windows). Returns the probabilities (items, classes) and the reconstruction (the first
-        input's shape)."""
+        the first input, or 64 records of windows). Returns the probabilities (items, classes) and the
+        reconstruction (the first input's shape)."""
         names = [i.name for i in self.session.get_inputs()]
         if len(inputs) != len(names):
             raise ModelError(f"{self.path} takes {len(names)} input(s) ({', '.join(names)}), not {len(inputs)}")
@@ -108,7 +108,9 @@ class OnnxModel:
         # about 256 KB of input per call: measured on 2 cores, the beat model (2 x 128 per beat) gives 27,000
         # beats/s at 256-512 beats against 25,000 at 4096, the rhythm model 1.78 ms per 30-s window at 8-21 against
         # 1.9 at 60 (the activations stay in cache); records of windows (4-D) 64 at a time
-        batch = batch or (64 if x.ndim == 4 else int(np.clip(65536 // max(1, int(np.prod(x.shape[1:]))), 1, 4096)))
+        if not batch:
+            item = max(1, int(np.prod(x.shape[1:])))  # floats per item
+            batch = 64 if x.ndim == 4 else min(4096, max(1, 65536 // item))
         probs, recon = [], []
         for s in range(0, x.shape[0], batch):
             feed = {n: np.ascontiguousarray(a[s : s + batch], np.float32) for n, a in zip(names, inputs)}

@@ -251,9 +251,10 @@ def segment_peaks(x: np.ndarray, begins: np.ndarray, ends: np.ndarray, cap: int 
     begins, ends = np.asarray(begins, dtype=np.int64), np.asarray(ends, dtype=np.int64)
     out = np.full(begins.size, -1, dtype=np.int64)
     lengths = ends - begins
-    few = begins.size < 16  # the matrix's fixed cost is that of about 16 segments one by one
-    short = np.flatnonzero((lengths >= 3) & (lengths <= cap) & (not few))
-    for k in np.flatnonzero((lengths > cap) | few).tolist():
+    # the matrix's fixed cost is that of about 16 segments one by one
+    scalar = lengths > cap if begins.size >= 16 else np.ones(begins.size, dtype=bool)
+    short = np.flatnonzero((lengths >= 3) & ~scalar)
+    for k in np.flatnonzero(scalar).tolist():
         local = most_prominent_peak(x[begins[k] : ends[k]].tolist())
         out[k] = -1 if local is None else begins[k] + local
     if not short.size:
@@ -266,7 +267,7 @@ def segment_peaks(x: np.ndarray, begins: np.ndarray, ends: np.ndarray, cap: int 
     new_run = np.ones_like(inside)
     new_run[:, 1:] = m[:, 1:] != m[:, :-1]
     run_start = np.maximum.accumulate(np.where(new_run, col[None, :], 0), axis=1)
-    last = inside & ~np.concatenate([~new_run[:, 1:], np.zeros((len(b), 1), bool)], axis=1)  # a run's last
+    last = inside & np.concatenate([new_run[:, 1:], np.ones((len(b), 1), bool)], axis=1)  # a run's last value
     before = np.take_along_axis(m, np.maximum(run_start - 1, 0), axis=1)
     after = np.concatenate([m[:, 1:], np.full((len(b), 1), np.nan)], axis=1)
     is_peak = last & (run_start > 0) & (before < m) & (after < m)  # NaN (outside) compares False
