@@ -65,8 +65,9 @@ noise found, resampled back, out of the lead band-passed at its own rate. Output
 - Corruption: NSTDB {" and ".join(n["nstdb"])} from the **{n["half"]}** half (in time) of each noise record only, alone or
   both, on {100 * n["prob"]:.0f}% of the segments at {n["snr_db"][0]:g} to {n["snr_db"][1]:g} dB (power SNR against the clean
   segment); synthetic artefacts on {100 * n["artefact_prob"]:.0f}% (powerline hum, spikes, clipping, amplitude steps,
-  baseline steps). Loss: the mean over segments of log(MSE + a floor 40 dB under the segment's power), so that
-  a clean segment counts as much as a noisy one; the segment head's binary cross-entropy at weight 0.01.
+  baseline steps). Loss: the mean squared error against the clean band-passed lead over the batch (a log-MSE
+  variant, v3 in studies/LOG.md, learnt the identity and was dropped); the segment head's binary cross-entropy
+  at weight 0.01.
 - `ecgmtl train --config configs/mitdb-denoise.yaml --out runs/denoise`; {platform.machine()} CPU.
 - Data fingerprint {meta["data_fingerprint"]}; exported {meta["exported"]}.
 
