@@ -52,20 +52,30 @@ def restore_signal(model, x: np.ndarray, batch: int = 64) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Gate:
-    """How much of the model's noise estimate is taken out, sample by sample: alpha = 1 / (1 + d * snr), snr
-    the local power ratio of the restored lead over the noise estimate (moving averages over `window_s`),
-    `d` the model's own distortion power relative to the signal (what it gets wrong on a clean lead). A noisy
-    stretch gets the whole correction, a clean one almost none (a Wiener-like gain on the correction).
-    d = 0: the whole correction everywhere. Calibrated on DS1 (data_scripts/ship_denoise.py) and stored in
-    the model's metadata."""
+    """How much of the model's noise estimate is taken out, sample by sample: alpha = 1 / (1 + (d * snr)^p),
+    snr the local power ratio of the restored lead over the noise estimate (moving averages over `window_s`).
+    p = 1 is a Wiener-like gain on the correction, `d` the model's own distortion power relative to the signal
+    (what it gets wrong on a clean lead); a larger p makes it a switch at snr = 1 / d: below it (a noisy
+    stretch) the whole correction, above it (a clean one) almost none. d = 0: the whole correction
+    everywhere. Calibrated on DS1 validation records at export (export.calibrate_gate) and stored in the
+    model's metadata."""
 
     d: float = 0.0
     window_s: float = 2.0
+    power: float = 1.0
 
     @classmethod
     def of(cls, meta: dict) -> Gate:
         g = meta.get("gate") or {}
-        return cls(float(g.get("d", 0.0)), float(g.get("window_s", 2.0)))
+        return cls(float(g.get("d", 0.0)), float(g.get("window_s", 2.0)), float(g.get("power", 1.0)))
+
+    @property
+    def name(self) -> str:
+        return (
+            f"d={self.d:g}"
+            + (f",p={self.power:g}" if self.power != 1.0 else "")
+            + (f",w={self.window_s:g}s" if self.window_s != 2.0 else "")
+        )
 
     def alpha(self, restored: np.ndarray, noise: np.ndarray, fs: float) -> np.ndarray:
         if self.d <= 0:
@@ -75,7 +85,7 @@ class Gate:
         w = max(int(round(self.window_s * fs)), 1)
         ps = uniform_filter1d(restored.astype(np.float64) ** 2, w)
         pn = uniform_filter1d(noise.astype(np.float64) ** 2, w)
-        return 1.0 / (1.0 + self.d * ps / np.maximum(pn, 1e-12))
+        return 1.0 / (1.0 + (self.d * ps / np.maximum(pn, 1e-12)) ** self.power)
 
 
 def restore_lead(model, x_mv: np.ndarray, fs: float, gate: Gate | None = None) -> np.ndarray:

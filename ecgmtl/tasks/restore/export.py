@@ -57,7 +57,16 @@ def example_inputs(meta: dict) -> tuple[dict[str, torch.Tensor], tuple[dict, ...
     return {"x": x}, ({0: torch.export.Dim("batch", min=1), 2: 16 * torch.export.Dim("blocks", min=4, max=4096)},)
 
 
-GATE_CANDIDATES = (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+def gate_candidates():
+    """The gates export chooses among (engine.Gate): the Wiener-like gain (p = 1) at several distortion levels,
+    and switches (p = 2, 4) at several local SNRs 1 / d, each over 1, 2 or 4-s windows."""
+    from ecgmtl.tasks.restore.engine import Gate
+
+    wiener = [Gate(d) for d in (0.0, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)]
+    switches = [
+        Gate(d, w, p) for p in (2.0, 4.0) for d in (0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0) for w in (1.0, 2.0, 4.0)
+    ]
+    return wiener + switches
 
 
 class _TorchRunner:
@@ -72,18 +81,18 @@ class _TorchRunner:
         return p.numpy(), r.numpy()
 
 
-def calibrate_gate(ck: dict, model: nn.Module, cfg, data_dir: str | None) -> None:
-    """Choose the gate (engine.Gate) on the validation records (DS1, noise from the first half of each NSTDB
-    record): the d whose worst margin over the better baseline, across noise types and input SNRs 0-24 dB,
-    is largest. Stored in ck["meta"]["gate"] with each candidate's worst and mean margin."""
+def choose_gate(model, val_records: list[str], data_dir: str | None, candidates=None) -> dict:
+    """The gate (engine.Gate) chosen on the validation records (DS1, noise from the first half of each NSTDB
+    record): the candidate whose worst margin over the better baseline, across noise types and input SNRs
+    0-24 dB, is largest (then the largest mean margin). `model` runs the exported graph (OnnxModel or the
+    torch graph) and its meta's own gate is ignored. Returns the gate's fields with each candidate's worst and
+    mean margin."""
     import numpy as np
 
-    from ecgmtl.tasks.restore.engine import Gate
     from ecgmtl.tasks.restore.evaluate import evaluate_restoration
 
-    meta = {**ck["meta"], "preprocess": ck["config"]["preprocess"], "gate": {"d": 0.0}}
-    names = {f"d={d:g}": Gate(d) for d in GATE_CANDIDATES}
-    rep = evaluate_restoration(_TorchRunner(model, meta), "DS1", data_dir, list(ck["meta"]["val_records"]), names)
+    names = {g.name: g for g in (candidates or gate_candidates())}
+    rep = evaluate_restoration(model, "DS1", data_dir, list(val_records), names)
     by = {(r["noise"], r["snr_db"], r["method"]): r["out_snr_db"] for r in rep["rows"]}
     cells = sorted({(n, s) for n, s, _ in by if 0.0 <= s <= 24.0})
     table = {}
@@ -91,9 +100,18 @@ def calibrate_gate(ck: dict, model: nn.Module, cfg, data_dir: str | None) -> Non
         margins = [by[(n, s, name)] - max(by[(n, s, "band-pass")], by[(n, s, "wavelet")]) for n, s in cells]
         table[name] = {"worst_margin_db": float(min(margins)), "mean_margin_db": float(np.mean(margins))}
     best = max(names, key=lambda k: (table[k]["worst_margin_db"], table[k]["mean_margin_db"]))
-    ck["meta"]["gate"] = {
-        "d": names[best].d,
-        "window_s": names[best].window_s,
-        "chosen_on": f"DS1 validation records {', '.join(ck['meta']['val_records'])}, NSTDB first half",
+    g = names[best]
+    return {
+        "d": g.d,
+        "window_s": g.window_s,
+        "power": g.power,
+        "chosen_on": f"DS1 validation records {', '.join(val_records)}, NSTDB first half",
         "candidates": table,
     }
+
+
+def calibrate_gate(ck: dict, model: nn.Module, cfg, data_dir: str | None) -> None:
+    """Choose the gate on the validation records (choose_gate) and store it in ck["meta"]["gate"]."""
+    meta = {**ck["meta"], "preprocess": ck["config"]["preprocess"], "gate": {"d": 0.0}}
+    val = list(ck["meta"]["val_records"])
+    ck["meta"]["gate"] = choose_gate(_TorchRunner(model, meta), val, data_dir)
