@@ -226,3 +226,42 @@ def test_predict_denoise_classifies_the_restored_record_and_says_so(tmp_path):
     bad = run_cli("predict", src, "--denoise-model", ROOT / "models" / "mitdb-resnet1d.onnx", "--out", tmp_path)
     lines = [ln for ln in bad.stderr.splitlines() if ln.startswith("ecgmtl: error")]
     assert bad.returncode == 3 and len(lines) == 1 and "not a restoration" in lines[0], bad.stderr
+
+
+def test_gate_with_a_power_is_a_switch_at_its_local_snr():
+    from ecgmtl.tasks.restore.engine import Gate
+
+    fs, n = 180.0, 1800
+    restored = np.ones(n)
+    noise = np.r_[np.full(n // 2, 1 / np.sqrt(2.0)), np.full(n // 2, 1 / np.sqrt(20.0))]  # local SNR 2, then 20
+    a = Gate(0.2, 1.0, 4.0).alpha(restored, noise, fs)  # the switch at local SNR 5
+    assert a[: n // 4].min() > 0.97 and a[-n // 4 :].max() < 0.07
+    wiener = Gate(0.2).alpha(restored, noise, fs)
+    assert wiener[: n // 4].max() < 0.72  # p = 1 keeps only part of the correction in the same noise
+    assert Gate.of({"gate": {"d": 0.2, "window_s": 1.0, "power": 4.0}}) == Gate(0.2, 1.0, 4.0)
+    assert Gate.of({"gate": {"d": 3.0}}) == Gate(3.0, 2.0, 1.0)  # a model exported before the power existed
+
+
+def test_relative_loss_weighs_a_clean_segments_distortion_like_a_noisy_segments_residual():
+    from ecgmtl.config import Config
+    from ecgmtl.errors import ConfigError
+    from ecgmtl.tasks.restore.task import RestoreTask, relative_floor
+
+    task = RestoreTask()
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randn(2, 1, 512, generator=g)
+    noise = torch.randn(2, 1, 512, generator=g)
+    inputs = torch.stack([clean[0] + noise[0], clean[1]])  # a noisy segment (0 dB) and a clean one
+    recon = torch.stack([clean[0] + 0.1 * noise[0], clean[1] + 0.01 * noise[1]])  # 20 dB better; 40 dB down
+    task.loss_floor = None
+    assert torch.allclose(task.reconstruction_loss(recon, clean, inputs), ((recon - clean) ** 2).mean())
+    assert float(task.reconstruction_denominator(clean)) == clean.numel()
+    task.loss_floor = relative_floor(Config(task_options={"recon_loss": "relative", "floor_db": 30.0}))
+    assert task.loss_floor == pytest.approx(1e-3)
+    per = [float(task.reconstruction_loss(recon[i : i + 1], clean[i : i + 1], inputs[i : i + 1])) for i in (0, 1)]
+    assert per[0] == pytest.approx(0.01, rel=0.2) and per[1] == pytest.approx(0.1, rel=0.2)  # MSE: 100x apart
+    total = task.reconstruction_loss(recon, clean, inputs, reduction="sum")
+    assert float(total) == pytest.approx(sum(per), rel=1e-5) and float(task.reconstruction_denominator(clean)) == 2
+    assert relative_floor(Config()) is None
+    with pytest.raises(ConfigError, match="recon_loss"):
+        relative_floor(Config(task_options={"recon_loss": "l1"}))

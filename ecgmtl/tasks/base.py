@@ -113,6 +113,22 @@ class Task:
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def reconstruction_loss(
+        self, recon: torch.Tensor, target: torch.Tensor, inputs: torch.Tensor, reduction: str = "mean"
+    ) -> torch.Tensor:
+        """The reconstruction head's loss against the target windows, given the model's inputs (model_input:
+        the target itself, or a corrupted copy): the mean squared error (reduction "sum": its sum, which
+        reconstruction_denominator divides)."""
+        import torch.nn.functional as F
+
+        return F.mse_loss(recon, target, reduction=reduction)
+
+    def reconstruction_denominator(self, target: torch.Tensor) -> torch.Tensor:
+        """What the reconstruction loss's sum is divided by for its mean over this batch: the sample count."""
+        import torch
+
+        return torch.tensor(float(target.numel()), device=target.device)
+
     def model_input(self, x: torch.Tensor, cfg: Config, ctx: Context) -> torch.Tensor:
         """The model's input for the target windows x (batch, channels, samples): x itself, or x corrupted."""
         return x

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ecgmtl.config import Config, dump_yaml
 from ecgmtl.errors import ConfigError, TrainingStopped
@@ -245,9 +244,10 @@ class Trainer(TrainerState):
         penalty (soft sharing + soft constraints) as float64 tensors on the device, or None where the step was
         skipped."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.net(self.task.model_input(x, self.cfg, self.ctx), features)
+            inputs = self.task.model_input(x, self.cfg, self.ctx)
+            out = self.net(inputs, features)
         out = {k: v.to(self.dtype) for k, v in out.items()}  # the losses (and penalties) in fp32 (or fp64)
-        losses = self._losses(out, x, y, scales)
+        losses = self._losses(out, x, inputs, y, scales)
         values = torch.stack([losses[t].detach() for t in scales])
         # Gradient-based weightings keep state in their backward (initial losses, gradient buffers): a
         # non-finite loss must never reach it. For the others the check waits until after backward, so that
@@ -278,22 +278,25 @@ class Trainer(TrainerState):
             0.0 if penalty is None else penalty.detach().double(),
         )
 
-    def _losses(self, out: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, scales: dict[str, float]):
-        """The task's classification loss and the reconstruction's mean squared error over the batch. Under
-        torch.distributed each rank's part is its sum over the global denominator, and the value is global."""
+    def _losses(
+        self, out: dict[str, torch.Tensor], x: torch.Tensor, inputs: torch.Tensor, y: torch.Tensor, scales: dict
+    ):
+        """The task's classification and reconstruction losses over the batch (x the target windows, inputs
+        the model's). Under torch.distributed each rank's part is its sum over the global denominator, and the
+        value is global."""
         losses = {}
         if not self.ctx.active:
             if "classification" in scales:
                 losses["classification"] = self.task.classification_loss(out["logits"], y, self.cw)
             if "reconstruction" in scales:
-                losses["reconstruction"] = F.mse_loss(out["reconstruction"], x)
+                losses["reconstruction"] = self.task.reconstruction_loss(out["reconstruction"], x, inputs)
             return losses
         if "classification" in scales:
             ce = self.task.classification_loss(out["logits"], y, self.cw, reduction="sum")
             losses["classification"] = global_value(ce / all_sum(self.task.loss_denominator(y, self.cw).detach()))
         if "reconstruction" in scales:
-            se = F.mse_loss(out["reconstruction"], x, reduction="sum")
-            losses["reconstruction"] = global_value(se / all_sum(torch.tensor(float(x.numel()), device=x.device)))
+            se = self.task.reconstruction_loss(out["reconstruction"], x, inputs, reduction="sum")
+            losses["reconstruction"] = global_value(se / all_sum(self.task.reconstruction_denominator(x).detach()))
         return losses
 
     def _penalty(self, out: dict[str, torch.Tensor], scales: dict[str, float]) -> torch.Tensor | None:

@@ -9,7 +9,8 @@ the mean SNR improvement on fixed corrupted validation segments); tested on DS2 
 noise records (`ecgmtl evaluate`, data_scripts/denoise_grid.py). `ecgmtl denoise` runs it on any record.
 
 Config keys that apply: data.train, data.val, data.crop_s (segment length), data.noise_prob,
-data.noise_snr_db, data.artefact_prob, preprocess.fs / highpass_hz / lowpass_hz / filter_order.
+data.noise_snr_db, data.artefact_prob, preprocess.fs / highpass_hz / lowpass_hz / filter_order, and
+task_options.recon_loss (mse or relative) with task_options.floor_db.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ NAME = "restore"
 CLASSES = ("S", "V")  # the segment holds at least one beat of the class (AAMI)
 MAX_SHIFT = 256  # training segments are this much longer than the window: a random crop each time
 VAL_SEED = 12345  # the validation corruption is drawn once, the same for every epoch and run
+
+
+def relative_floor(cfg: Config) -> float | None:
+    """task_options.recon_loss: "mse" (the default) -> None; "relative" -> the power ratio of
+    task_options.floor_db (default 30 dB) that the relative loss adds under each segment's clean power."""
+    kind = cfg.task_options.get("recon_loss", "mse")
+    if kind not in ("mse", "relative"):
+        raise ConfigError(f"task_options.recon_loss is {kind!r}: mse or relative")
+    if kind == "mse":
+        return None
+    return 10.0 ** (-float(cfg.task_options.get("floor_db", 30.0)) / 10.0)
 
 
 def geometry(cfg: Config, multiple: int = 16) -> int:
@@ -55,6 +67,7 @@ class RestoreTask(Task):
         from ecgmtl.mtl.constraints import check_constraints
 
         check_constraints(cfg.constraints, CLASSES, multilabel=True)
+        relative_floor(cfg)
         records = resolve_records(cfg.data.train)
         if not set(cfg.data.val) <= set(records) or set(cfg.data.val) >= set(records):
             raise ConfigError("data.val must be some, not all, of the data.train records")
@@ -88,6 +101,7 @@ class RestoreTask(Task):
         self.bank = NoiseBank(database_dir(root, "nstdb"), cfg.preprocess)
         self.corruption = Corruption(cfg.data.noise_prob, tuple(cfg.data.noise_snr_db), cfg.data.artefact_prob)
         self.fs = cfg.preprocess.fs
+        self.loss_floor = relative_floor(cfg)
         self.gen = torch.Generator().manual_seed(cfg.train.seed * 1009)  # the same on every rank (see corrupt)
         self.val_target = torch.from_numpy(val.x)
         every = Corruption(1.0, tuple(cfg.data.noise_snr_db), cfg.data.artefact_prob)  # validation: all noisy
@@ -142,6 +156,25 @@ class RestoreTask(Task):
 
     def probabilities(self, logits):
         return logits.sigmoid()
+
+    def reconstruction_loss(self, recon, target, inputs, reduction="mean"):
+        """The mean squared error, or with task_options.recon_loss=relative each segment's squared error over
+        the noise it was given (its input minus its target) plus a floor `floor_db` under its clean power: the
+        loss of a segment is then 1 / its linear SNR improvement, so a clean segment's distortion counts as much
+        as a noisy segment's residual noise (the plain MSE lets the noisy ones decide)."""
+        if self.loss_floor is None:
+            return super().reconstruction_loss(recon, target, inputs, reduction)
+        err = (recon - target).pow(2).flatten(1).sum(1)
+        given = (inputs - target).pow(2).flatten(1).sum(1) + self.loss_floor * target.pow(2).flatten(1).sum(1)
+        ratio = err / given.clamp_min(1e-12)
+        return ratio.sum() if reduction == "sum" else ratio.mean()
+
+    def reconstruction_denominator(self, target):
+        if self.loss_floor is None:
+            return super().reconstruction_denominator(target)
+        import torch
+
+        return torch.tensor(float(len(target)), device=target.device)
 
     def validate(self, model, projection, device, dtype, meta: dict) -> dict:
         """The fixed corrupted validation segments through the model and its hard constraints: the mean SNR
