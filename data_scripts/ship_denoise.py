@@ -4,12 +4,16 @@ NSTDB record, beside the band-pass filter and wavelet shrinkage).
 
     ecgmtl train --config configs/mitdb-denoise.yaml --out runs/denoise
     python data_scripts/ship_denoise.py --run runs/denoise
+
+`--regate` ships the model already in models/ again with its gate chosen anew on the DS1 validation records
+(export.choose_gate, for a model exported before the gate's candidates changed): no run is needed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -38,7 +42,15 @@ def _bounds(meta: dict) -> str:
     return f"[{c['lower']:.3f}, {c['upper']:.3f}]"
 
 
-def card(meta: dict, rep: dict, table: str, seconds: float) -> str:
+def _gate(g: dict) -> str:
+    p, w = float(g.get("power", 1.0)), float(g.get("window_s", 2.0))
+    if not g["d"]:
+        return "d = 0 (none: the whole correction everywhere)"
+    how = "a Wiener-like gain" if p == 1.0 else f"a switch at local SNR {1 / g['d']:.3g}"
+    return f"alpha = 1 / (1 + (d snr)^p) with d = {g['d']:g}, p = {p:g}, over {w:g}-s windows ({how})"
+
+
+def card(meta: dict, rep: dict, table: str, seconds: float, cmd: str) -> str:
     v = meta.get("val", {})
     n = meta["train_noise"]
     return f"""# {NAME}
@@ -54,8 +66,8 @@ in segments of {meta["window"]} samples (any multiple of 16 works); `ecgmtl deno
 the model rate, restores overlapping segments (256 samples of context dropped at each side), and takes the
 noise found, resampled back, out of the lead band-passed at its own rate. Outputs: `probabilities` (S, V) and
 `reconstruction`, clamped inside the graph to the bounds {_bounds(meta)} mV (the clean training range with a
-25% margin). The gate on the correction (see `ecgmtl/tasks/restore/engine.py`): d = {meta["gate"]["d"]:g}, chosen on
-{meta["gate"].get("chosen_on", "-")}.
+25% margin). The gate on the correction (see `ecgmtl/tasks/restore/engine.py`): {_gate(meta["gate"])}, chosen on
+{meta["gate"].get("chosen_on", "-")}, among {len(meta["gate"].get("candidates", {}))} candidates.
 
 ## Training
 - MIT-BIH Arrhythmia Database DS1, both leads of every record, less the validation records
@@ -72,7 +84,7 @@ noise found, resampled back, out of the lead band-passed at its own rate. Output
 - Data fingerprint {meta["data_fingerprint"]}; exported {meta["exported"]}.
 
 ## Results on DS2 (noise from the second half of each NSTDB record)
-`python data_scripts/ship_denoise.py --run runs/denoise` ({seconds:.0f} s). {rep["protocol"]}
+`{cmd}` ({seconds:.0f} s). {rep["protocol"]}
 
 {table}
 
@@ -88,9 +100,28 @@ band-limited to 0.5-40 Hz (the monitoring band), so pacemaker spikes and high-fr
 """
 
 
+def regate(path: Path) -> None:
+    """The exported model's gate chosen again on its DS1 validation records, written into its metadata."""
+    import onnx
+
+    from ecgmtl.deploy.runtime import META_KEY, OnnxModel
+    from ecgmtl.tasks.restore.export import choose_gate
+
+    model = OnnxModel(path, device="cpu")
+    gate = choose_gate(model, model.meta["val_records"], None)
+    proto = onnx.load(path)
+    entry = next(e for e in proto.metadata_props if e.key == META_KEY)
+    entry.value = json.dumps({**json.loads(entry.value), "gate": gate})
+    tmp = path.with_name(path.name + ".part")
+    onnx.save(proto, tmp)
+    tmp.replace(path)
+    print("gate:", {k: v for k, v in gate.items() if k != "candidates"})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "denoise")
+    ap.add_argument("--regate", action="store_true", help="keep models/'s network, choose its gate again on DS1")
     args = ap.parse_args()
 
     from ecgmtl.deploy.onnx import export_onnx
@@ -99,18 +130,24 @@ def main() -> None:
     from ecgmtl.tasks.restore.evaluate import evaluate_restoration, format_table
 
     out = ROOT / "models" / f"{NAME}.onnx"
-    export_onnx(args.run, out, NAME)
+    if args.regate:
+        regate(out)
+    else:
+        export_onnx(args.run, out, NAME)
     model = OnnxModel(out, device="cpu")
+    cmd = "python data_scripts/ship_denoise.py " + (
+        "--regate" if args.regate else f"--run {os.path.relpath(args.run, ROOT)}"
+    )
     t0 = time.time()
     rep = evaluate_restoration(model, "DS2")
     seconds = time.time() - t0
     table = format_table(rep)
     (ROOT / "models" / f"{NAME}.eval.json").write_text(json.dumps({**rep, "seconds": round(seconds, 1)}, indent=1))
-    (ROOT / "models" / f"{NAME}.md").write_text(card(model.meta, rep, table, seconds))
+    (ROOT / "models" / f"{NAME}.md").write_text(card(model.meta, rep, table, seconds, cmd))
     update_readme(
         ROOT / "README.md",
         "results:denoise",
-        f"`python data_scripts/ship_denoise.py --run runs/denoise` ({seconds:.0f} s on 2 cores), "
+        f"`{cmd}` ({seconds:.0f} s on 2 cores), "
         f"or `ecgmtl evaluate --model models/{NAME}.onnx`:\n\n{table}\n\n{at_zero_db(rep)}",
     )
     print(table)

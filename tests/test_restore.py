@@ -165,9 +165,9 @@ def test_denoise_writes_a_record_wfdb_reads_with_the_input_shape_and_rate(tmp_pa
     gain_bp = snr_db(ref[m:-m], bandpass(noisy[:, 0], 360.0, PreprocessConfig())[m:-m]) - snr_db(
         ref[m:-m], noisy[m:-m, 0]
     )
-    # The shipped model with its gate is the band-pass filter plus a small correction (README, issue 15's note):
-    # it must never be worse than the filter alone on test noise.
-    assert gain_model > gain_bp - 0.5
+    # The shipped gate is a switch (README, issue 15): in heavy test noise it takes the network's correction,
+    # so it is well ahead of the filter alone (2.5 dB here; the Wiener-like gate before it was 0.4 dB ahead).
+    assert gain_model > gain_bp + 1.0, (gain_model, gain_bp)
 
 
 @pytest.mark.physionet
