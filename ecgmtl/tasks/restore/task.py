@@ -61,6 +61,7 @@ class RestoreTask(Task):
     default_model = "mitdb-denoise.onnx"
     model_env = "ECGMTL_MODEL_DENOISE"
     priority = -10  # never the model `ecgmtl predict` picks for a record (accepts() is False)
+    loss_floor: float | None = None  # the relative loss's floor (relative_floor); None: the plain MSE
 
     def check(self, cfg: Config) -> None:
         from ecgmtl.data.mitdb import resolve_records
