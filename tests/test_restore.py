@@ -166,7 +166,7 @@ def test_denoise_writes_a_record_wfdb_reads_with_the_input_shape_and_rate(tmp_pa
         ref[m:-m], noisy[m:-m, 0]
     )
     # The shipped gate is a switch (README, issue 15): in heavy test noise it takes the network's correction,
-    # so it is well ahead of the filter alone (2.5 dB here; the Wiener-like gate before it was 0.4 dB ahead).
+    # so it is well ahead of the filter alone (the Wiener-like gate before it was 0.4 dB ahead).
     assert gain_model > gain_bp + 1.0, (gain_model, gain_bp)
 
 
