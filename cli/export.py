@@ -9,7 +9,13 @@ from ecgmtl.cli.common import emit_json, guarded, say
 
 
 def export(
-    run: Annotated[Path, typer.Argument(help="Run folder (its best.pt) or a checkpoint file.")],
+    run: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run folder (its best.pt) or a checkpoint file; several runs of one recipe (seeds) become one "
+            "model that averages them in the graph."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="ONNX file to write.")],
     name: Annotated[Optional[str], typer.Option(help="Model name stored in the file (default: file stem).")] = None,
     calibrate: Annotated[
@@ -26,7 +32,13 @@ def export(
     def run_export() -> dict:
         from ecgmtl.deploy.onnx import export_onnx
 
-        res = export_onnx(run, out, name, calibrate=calibrate, data_dir=str(data_dir) if data_dir else None)
+        res = export_onnx(
+            run if len(run) > 1 else run[0],
+            out,
+            name,
+            calibrate=calibrate,
+            data_dir=str(data_dir) if data_dir else None,
+        )
         if fp16:
             from ecgmtl.deploy.fp16 import export_fp16
 
@@ -39,6 +51,12 @@ def export(
         f"wrote {res['path']} (ONNX Runtime vs torch: max |diff| probabilities {d['probabilities']:.1e}, "
         f"reconstruction {d['reconstruction']:.1e}; tolerance {res['tolerance']:g})"
     )
+    if "ensemble" in res:
+        e = res["ensemble"]
+        say(
+            f"ensemble of {e['members']} runs (seeds {', '.join(str(m['seed']) for m in e['runs'])}), "
+            "probabilities and reconstructions averaged in the graph"
+        )
     if "fp16" in res:
         h = res["fp16"]
         say(

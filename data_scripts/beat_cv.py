@@ -10,6 +10,9 @@ S and V sensitivity and PPV, the share of N beats called F, and the share of bea
     python data_scripts/beat_cv.py --name base                     # the recipe of configs/mitdb.yaml
     python data_scripts/beat_cv.py --name noise --set data.noise_prob=0.5 --jobs 2
     python data_scripts/beat_cv.py --name base --folds 0,1          # part of the folds (resumable: done folds are kept)
+    python data_scripts/beat_cv.py --name ens3 --members kept-seed0,kept-seed1,kept-seed2   # no training: the
+        # fold models of earlier CV runs exported as one averaging model per fold (ecgmtl export RUN RUN ...)
+    python data_scripts/beat_cv.py --name s1-last --members kept-seed1 --checkpoint last   # their last epoch
 
 Results go to runs/cv/<name>/ (one folder per fold, cv.json); one markdown row is printed for studies/LOG.md.
 """
@@ -102,6 +105,26 @@ def run_fold(name: str, k: int, test: list[str], train: list[str], val: list[str
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
         subprocess.run(
             [sys.executable, "-m", "ecgmtl", "export", str(out), "--out", str(model)],
+            check=True,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    return model
+
+
+def export_fold(name: str, k: int, members: list[str], checkpoint: str) -> Path:
+    """The fold's model of each earlier CV run in `members` (its best or last checkpoint), exported as one
+    model (an ensemble when there are several), as `ecgmtl export` does."""
+    out = ROOT / "runs" / "cv" / name / f"fold{k}"
+    model = out / "model.onnx"
+    if model.is_file():
+        return model
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [str(ROOT / "runs" / "cv" / m / f"fold{k}" / f"{checkpoint}.pt") for m in members]
+    with open(out.parent / f"fold{k}.log", "w") as fh:
+        subprocess.run(
+            [sys.executable, "-m", "ecgmtl", "export", *runs, "--out", str(model)],
             check=True,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -208,6 +231,12 @@ def main() -> None:
     ap.add_argument("--folds", default=None, help="comma-separated fold numbers (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="folds trained at once (each on one thread)")
     ap.add_argument("--note", default="")
+    ap.add_argument(
+        "--members",
+        default=None,
+        help="comma-separated earlier CV runs: no training, their fold models exported together",
+    )
+    ap.add_argument("--checkpoint", choices=["best", "last"], default="best", help="with --members: which checkpoint")
     args = ap.parse_args()
     db = database_dir(data_root(), "mitdb")
     counts = record_counts(db, list(DS1))
@@ -217,7 +246,10 @@ def main() -> None:
     def one(k: int) -> tuple[int, dict]:
         test = split[k]
         train = [r for r in DS1 if r not in test]
-        model = run_fold(args.name, k, test, train, validation_records(train, counts), args.set, args.seed)
+        if args.members:
+            model = export_fold(args.name, k, args.members.split(","), args.checkpoint)
+        else:
+            model = run_fold(args.name, k, test, train, validation_records(train, counts), args.set, args.seed)
         return k, {**score(model, db, test), **noise_counts(model, test)}
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -226,6 +258,8 @@ def main() -> None:
     old = json.loads(out.read_text()) if out.is_file() else {"folds": {}}
     old["folds"].update({str(k): v for k, v in results.items()})
     old.update({"split": split, "set": args.set, "seed": args.seed})
+    if args.members:
+        old.update({"members": args.members.split(","), "checkpoint": args.checkpoint})
     pooled: dict = {}
     for conf in old["folds"].values():
         for key, v in conf.items():

@@ -47,7 +47,7 @@ def common_metadata(ck: dict, name: str, task) -> dict:
 
 
 def export_onnx(
-    run: str | os.PathLike,
+    run: str | os.PathLike | list,
     out: str | os.PathLike,
     name: str | None = None,
     tol: float = 1e-4,
@@ -57,26 +57,41 @@ def export_onnx(
     """Export run's best checkpoint to `out` and check it against torch; returns the check's figures.
 
     The task fits what it needs from data first (`calibrate`: the beat model's temperature and quality
-    thresholds on the run's validation records). The file is written to a temporary name and renamed only
-    after the check passes."""
+    thresholds on the run's validation records). Several runs of one recipe (a list) are exported as one
+    graph that averages them (ecgmtl.deploy.ensemble), each member with what its own run fitted. The file is
+    written to a temporary name and renamed only after the check passes."""
+    from ecgmtl.deploy.ensemble import check_members, describe, ensemble
     from ecgmtl.tasks.registry import task_for_meta
     from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
-    ck = load_checkpoint(run)
-    model, cfg = model_from_checkpoint(ck)
-    task = task_for_meta(ck["meta"])
-    task.prepare_export(ck, model, cfg, calibrate, data_dir)
-    reference = task.deployable(model, ck["meta"]).eval()
-    graph = task.deployable(model, ck["meta"], graph=True).eval()
+    runs = list(run) if isinstance(run, (list, tuple)) else [run]
+    cks, refs, graphs, infos = [], [], [], []
+    for r in runs:
+        ck = load_checkpoint(r)
+        model, cfg = model_from_checkpoint(ck)
+        task = task_for_meta(ck["meta"])
+        task.prepare_export(ck, model, cfg, calibrate, data_dir)
+        cks.append(ck)
+        refs.append(task.deployable(model, ck["meta"]).eval())
+        graphs.append(task.deployable(model, ck["meta"], graph=True).eval())
+        infos.append({**common_metadata(ck, name or Path(out).stem, task), **task.metadata(ck)})
+    check_members(infos, [str(r) for r in runs])
+    ck, task, info = cks[0], task_for_meta(cks[0]["meta"]), infos[0]
     inputs, dims = task.example_inputs(ck["meta"])
-    info = {**common_metadata(ck, name or Path(out).stem, task), **task.metadata(ck)}
+    reference = refs[0] if len(runs) == 1 else ensemble(refs, len(inputs))
+    graph = graphs[0] if len(runs) == 1 else ensemble(graphs, len(inputs))
+    if len(runs) > 1:
+        info["ensemble"] = describe(cks, [str(r) for r in runs])
     if getattr(graph, "graph_form", None):  # a deployable may say which form of the model it exports
         info["graph"] = graph.graph_form
     doc = f"ecgmtl {info['name']}: {task.description} classes + reconstruction. {task.attribution()}"
     with atomic_path(out) as tmp:  # written only if the check below passes
         write_onnx(graph, tuple(inputs.values()), tmp, list(inputs), dims, info, doc)
         check = verify(str(tmp), reference, inputs, tol)
-    return {"path": str(out), **check, **task.export_summary({**info, **ck["meta"]})}
+    summary = {**check, **task.export_summary({**info, **ck["meta"]})}
+    if len(runs) > 1:
+        summary["ensemble"] = info["ensemble"]
+    return {"path": str(out), **summary}
 
 
 def write_onnx(
