@@ -13,6 +13,7 @@ S and V sensitivity and PPV, the share of N beats called F, and the share of bea
     python data_scripts/beat_cv.py --name ens3 --members kept-seed0,kept-seed1,kept-seed2   # no training: the
         # fold models of earlier CV runs exported as one averaging model per fold (ecgmtl export RUN RUN ...)
     python data_scripts/beat_cv.py --name s1-last --members kept-seed1 --checkpoint last   # their last epoch
+    python data_scripts/beat_cv.py --summary kept-seed0,kept-seed1,kept-seed2   # median [min-max] over runs
 
 Results go to runs/cv/<name>/ (one folder per fold, cv.json); one markdown row is printed for studies/LOG.md.
 """
@@ -220,12 +221,36 @@ def row(name: str, f: dict, note: str = "") -> str:
     )
 
 
+FIGURES = (
+    ("accuracy", 1, "accuracy"),
+    ("S_se", 100, "S Se"),
+    ("S_ppv", 100, "S PPV"),
+    ("V_se", 100, "V Se"),
+    ("V_ppv", 100, "V PPV"),
+    ("N_as_F", 100, "N called F %"),
+)
+
+
+def summary(names: list[str]) -> str:
+    """One markdown row: the median and range over earlier CV runs (seeds of one recipe) of the pooled figures."""
+    pooled = [json.loads((ROOT / "runs" / "cv" / n / "cv.json").read_text())["pooled"] for n in names]
+    cells = []
+    for key, scale, _ in FIGURES:
+        v = np.array([f[key] for f in pooled]) * scale
+        fmt = "{:.3f}" if scale == 1 else "{:.1f}"
+        cells.append(f"{fmt.format(np.median(v))} [{fmt.format(v.min())}-{fmt.format(v.max())}]")
+    return f"| {len(names)} runs | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     from ecgmtl.data.mitdb import DS1
     from ecgmtl.data.paths import data_root, database_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--name", required=True)
+    ap.add_argument("--name")
+    ap.add_argument(
+        "--summary", default=None, help="comma-separated CV runs: print their median and range, train nothing"
+    )
     ap.add_argument("--set", action="append", default=[], help="config override for every fold")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", default=None, help="comma-separated fold numbers (default: all)")
@@ -238,6 +263,12 @@ def main() -> None:
     )
     ap.add_argument("--checkpoint", choices=["best", "last"], default="best", help="with --members: which checkpoint")
     args = ap.parse_args()
+    if args.summary:
+        print("| runs | " + " | ".join(label for *_, label in FIGURES) + " |")
+        print(summary(args.summary.split(",")))
+        return
+    if not args.name:
+        ap.error("--name is required (or --summary)")
     db = database_dir(data_root(), "mitdb")
     counts = record_counts(db, list(DS1))
     split = folds(counts)
