@@ -33,7 +33,7 @@ def export(
         from ecgmtl.deploy.onnx import export_onnx
 
         res = export_onnx(
-            run if len(run) > 1 else run[0],
+            run,
             out,
             name,
             calibrate=calibrate,

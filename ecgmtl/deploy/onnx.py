@@ -65,18 +65,19 @@ def export_onnx(
     from ecgmtl.train.checkpoint import load_checkpoint, model_from_checkpoint
 
     runs = list(run) if isinstance(run, (list, tuple)) else [run]
-    cks, refs, graphs, infos = [], [], [], []
+    cks, tasks, refs, graphs, infos = [], [], [], [], []
     for r in runs:
         ck = load_checkpoint(r)
         model, cfg = model_from_checkpoint(ck)
         task = task_for_meta(ck["meta"])
         task.prepare_export(ck, model, cfg, calibrate, data_dir)
         cks.append(ck)
+        tasks.append(task)
         refs.append(task.deployable(model, ck["meta"]).eval())
         graphs.append(task.deployable(model, ck["meta"], graph=True).eval())
         infos.append({**common_metadata(ck, name or Path(out).stem, task), **task.metadata(ck)})
     check_members(infos, [str(r) for r in runs])
-    ck, task, info = cks[0], task_for_meta(cks[0]["meta"]), infos[0]
+    ck, task, info = cks[0], tasks[0], infos[0]
     inputs, dims = task.example_inputs(ck["meta"])
     reference = refs[0] if len(runs) == 1 else ensemble(refs, len(inputs))
     graph = graphs[0] if len(runs) == 1 else ensemble(graphs, len(inputs))
