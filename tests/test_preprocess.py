@@ -15,6 +15,7 @@ from ecgmtl.signal.preprocess import (
     prepare_signal,
     resample,
     rr_features,
+    rr_irregularity,
 )
 
 BEAT_SYMBOLS = set("NLRejAaJSVEFfQ/")
@@ -48,6 +49,20 @@ def test_rr_features_closed_form():
     np.testing.assert_allclose(f[3, 3:6], np.array([0.5, 1.5, 0.75]) / mean)
     np.testing.assert_allclose(f[3, 6], 0.5 / 0.75)
     np.testing.assert_allclose(f[0, 0], 1.0)  # the first beat borrows its next RR
+
+
+def test_rr_irregularity_ignores_isolated_ectopy_but_not_af():
+    sinus = np.full(41, 1.0)
+    sinus[20], sinus[21] = 0.6, 1.4  # one atrial premature beat and its pause
+    np.testing.assert_allclose(rr_irregularity(sinus, half=5), 0.0, atol=1e-12)  # the median ignores it
+    rng = np.random.default_rng(0)
+    af = rng.uniform(0.4, 1.0, size=200)  # irregularly irregular
+    irr = rr_irregularity(af, half=5)
+    assert irr.shape == (200,) and np.median(irr) > 0.15
+    peaks = np.cumsum(np.r_[0, (af * 180).astype(int)])
+    f = rr_features(peaks, 180.0, local_beats=10, irregularity=True)
+    assert f.shape == (201, len(RR_FEATURES) + 1) and np.median(f[:, -1]) > 0.15
+    assert PreprocessConfig(rr_irregularity=True).rr_names[-1] == "rr_irregularity"
 
 
 def test_windows_are_padded_at_the_edges():

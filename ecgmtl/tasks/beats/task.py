@@ -61,7 +61,6 @@ class BeatTask(Task):
         from ecgmtl.data.mitdb import data_fingerprint, load_beats, resolve_records
         from ecgmtl.data.paths import cache_dir, data_root, database_dir
         from ecgmtl.mtl.constraints import resolve
-        from ecgmtl.signal.preprocess import RR_FEATURES
 
         db = database_dir(data_root(cfg.data.data_dir), "mitdb")
         records = resolve_records(cfg.data.train)
@@ -78,7 +77,7 @@ class BeatTask(Task):
         meta = {
             "task": NAME,
             "classes": list(self.classes),
-            "rr_features": list(RR_FEATURES),
+            "rr_features": list(cfg.preprocess.rr_names),
             "rr_mean": self.rr_mean.tolist(),
             "rr_std": self.rr_std.tolist(),
             "recon_bounds": list(bounds),
