@@ -55,7 +55,8 @@ def export(
         e = res["ensemble"]
         say(
             f"ensemble of {e['members']} runs (seeds {', '.join(str(m['seed']) for m in e['runs'])}), "
-            "probabilities and reconstructions averaged in the graph"
+            "probabilities and reconstructions averaged in the graph; each member's calibration temperature: "
+            + ", ".join(f"{m['temperature']:.3f}" for m in e["runs"])
         )
     if "fp16" in res:
         h = res["fp16"]
@@ -64,7 +65,7 @@ def export(
             f"reconstruction {h['max_abs_diff_vs_fp32']['reconstruction']:.1e}; tolerance {h['tolerance']:g})"
         )
     c = res.get("calibration")
-    if c and c.get("fitted"):
+    if c and c.get("fitted") and "ensemble" not in res:  # an ensemble's members each have theirs (above)
         say(
             f"calibration: temperature {c['temperature']:.3f} on {c['beats']} validation beats; "
             f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}"
