@@ -5,9 +5,10 @@ Each fold K is held out of training altogether (`--set task_options.test_fold=K`
 scores it. The multi-task question: the same recipe with the reconstruction weight 0 (the rhythm head alone;
 same data, corruption, epochs and batches) on the first three folds, paired by fold, seed 0.
 
-    python data_scripts/rhythm_cv.py --out runs/rhythm-cv [--folds 0,1,2,3,4] [--single 0,1,2] [--readme]
+    python data_scripts/rhythm_cv.py --out runs/rhythm-cv [--folds 0,1,2,3,4] [--single 0,1,2] [--seed S] [--readme]
 
-Runs already trained under --out are reused (runs/rhythm-cv/<variant>-fold<K>).
+Runs already trained under --out are reused (runs/rhythm-cv/<variant>-fold<K>, or <variant>-fold<K>-seed<S> for a
+seed other than 0).
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"multi": [], "single": ["--set", "weighting.weights.reconstruction=0"]}
 
 
-def train(out: Path, variant: str, fold: int) -> Path:
-    return train_run(out / f"{variant}-fold{fold}", fold, VARIANTS[variant])
+def train(out: Path, variant: str, fold: int, seed: int = 0) -> Path:
+    name = f"{variant}-fold{fold}" + (f"-seed{seed}" if seed else "")
+    return train_run(out / name, fold, VARIANTS[variant], seed)
 
 
-def train_run(run: Path, fold: int, extra: list[str]) -> Path:
-    """The recipe with fold `fold` held out and the --set overrides `extra`, trained into `run` (kept when
-    already there)."""
+def train_run(run: Path, fold: int, extra: list[str], seed: int = 0) -> Path:
+    """The recipe with fold `fold` held out, seed `seed` and the --set overrides `extra`, trained into `run`
+    (kept when already there)."""
     if not (run / "run.json").is_file():
         cmd = [sys.executable, "-m", "ecgmtl", "train", "--config", str(ROOT / "configs/cinc2017.yaml"), "--out"]
-        cmd += [str(run), "--no-progress", "--set", f"task_options.test_fold={fold}", *extra]
+        cmd += [str(run), "--no-progress", "--seed", str(seed), "--set", f"task_options.test_fold={fold}", *extra]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return run
 
@@ -64,12 +66,13 @@ def summary(reps: list[dict]) -> dict:
     return out
 
 
-def table(multi: dict[int, dict], single: dict[int, dict]) -> str:
+def table(multi: dict[int, dict], single: dict[int, dict], seed: int = 0) -> str:
     s = summary(list(multi.values()))
     fmt = lambda m: f"{m['median']:.3f} [{m['min']:.3f}, {m['max']:.3f}]"  # noqa: E731
     lines = [
         f"Stratified 5-fold cross-validation on the {sum(r['records'] for r in multi.values())} CinC 2017 "
-        "recordings at hand, each fold scored through its ONNX model (median [min, max] over the folds, seed 0):",
+        f"recordings at hand, each fold scored through its ONNX model (median [min, max] over the folds, "
+        f"seed {seed}):",
         "",
         "| | challenge F1 (N, A, O) | F1 N | F1 A (AF) | F1 O | F1 ~ |",
         "|---|---|---|---|---|---|",
@@ -103,6 +106,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs/rhythm-cv")
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--single", default="0,1,2", help="folds for the rhythm-alone runs ('' for none)")
+    ap.add_argument("--seed", type=int, default=0, help="the training seed of every run")
     ap.add_argument("--readme", action="store_true", help="write the table into README.md (study:rhythm-cv)")
     args = ap.parse_args()
     if args.readme:
@@ -111,15 +115,19 @@ def main() -> None:
         readme_block(ROOT / "README.md", "study:rhythm-cv")
     folds = [int(k) for k in args.folds.split(",") if k]
     single_folds = [int(k) for k in args.single.split(",") if k]
-    multi = {k: measure(train(args.out, "multi", k)) for k in folds}
-    single = {k: measure(train(args.out, "single", k)) for k in single_folds}
-    body = table(multi, single)
-    (args.out / "summary.json").write_text(json.dumps({"multi": summary(list(multi.values()))}, indent=1))
+    multi = {k: measure(train(args.out, "multi", k, args.seed)) for k in folds}
+    single = {k: measure(train(args.out, "single", k, args.seed)) for k in single_folds}
+    body = table(multi, single, args.seed)
+    (args.out / ("summary.json" if not args.seed else f"summary-seed{args.seed}.json")).write_text(
+        json.dumps({"multi": summary(list(multi.values()))}, indent=1)
+    )
     print(body)
     if args.readme:
         from ecgmtl.readme import update_readme
 
         cmd = "python data_scripts/rhythm_cv.py --readme"
+        if args.seed:
+            cmd += f" --seed {args.seed}"
         if args.single != "0,1,2":
             cmd += f" --single '{args.single}'"
         took = "about 28 min per run on one core"
