@@ -3,7 +3,7 @@
 Each fold K is held out of training altogether (`--set task_options.test_fold=K`; the checkpoint is chosen on
 10% of the other folds), exported, and scored on fold K through the ONNX model as `ecgmtl evaluate --split test`
 scores it. The multi-task question: the same recipe with the reconstruction weight 0 (the rhythm head alone;
-same data, corruption, epochs and batches) on the first three folds, paired by fold, seed 0.
+same data, corruption, epochs and batches) on the first three folds, paired by fold, one seed (--seed, 0 by default).
 
     python data_scripts/rhythm_cv.py --out runs/rhythm-cv [--folds 0,1,2,3,4] [--single 0,1,2] [--seed S] [--readme]
 

@@ -27,7 +27,11 @@ NAME = "mitdb-resnet1d"
 DS2_EVALUATIONS = (
     ("2026-12-03", "the shipped model of the earlier recipe, after the new quality gate was chosen on DS1"),
     ("2026-12-03", "the frozen recipe, 5 seeds (data_scripts/beat_final.py), and the same runs in the study"),
-    ("2026-12-07", "the recipe frozen that day (local RR over 50 beats), 5 seeds (data_scripts/beat_final.py)"),
+    (
+        "2026-12-07",
+        "the recipe frozen that day (local RR over 50 beats), 5 seeds (data_scripts/beat_final.py), and the same "
+        "seeds in the multi-task study",
+    ),
 )
 
 CAVEAT = (
