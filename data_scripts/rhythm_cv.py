@@ -7,6 +7,7 @@ same data, corruption, epochs and batches) on the first three folds, paired by f
 
     python data_scripts/rhythm_cv.py --out runs/rhythm-cv [--folds 0,1,2,3,4] [--single 0,1,2] [--seed S] [--readme]
 
+Each seed's table has its own README block (study:rhythm-cv for seed 0, study:rhythm-cv-seedS for seed S).
 Runs already trained under --out are reused (runs/rhythm-cv/<variant>-fold<K>, or <variant>-fold<K>-seed<S> for a
 seed other than 0).
 """
@@ -70,9 +71,9 @@ def table(multi: dict[int, dict], single: dict[int, dict], seed: int = 0) -> str
     s = summary(list(multi.values()))
     fmt = lambda m: f"{m['median']:.3f} [{m['min']:.3f}, {m['max']:.3f}]"  # noqa: E731
     lines = [
-        f"Stratified 5-fold cross-validation on the {sum(r['records'] for r in multi.values())} CinC 2017 "
-        f"recordings at hand, each fold scored through its ONNX model (median [min, max] over the folds, "
-        f"seed {seed}):",
+        f"Stratified 5-fold cross-validation on the CinC 2017 recordings at hand ({len(multi)} of the 5 folds, "
+        f"{sum(r['records'] for r in multi.values())} recordings held out), each fold scored through its ONNX "
+        f"model (median [min, max] over the folds, seed {seed}):",
         "",
         "| | challenge F1 (N, A, O) | F1 N | F1 A (AF) | F1 O | F1 ~ |",
         "|---|---|---|---|---|---|",
@@ -107,12 +108,15 @@ def main() -> None:
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--single", default="0,1,2", help="folds for the rhythm-alone runs ('' for none)")
     ap.add_argument("--seed", type=int, default=0, help="the training seed of every run")
-    ap.add_argument("--readme", action="store_true", help="write the table into README.md (study:rhythm-cv)")
+    ap.add_argument(
+        "--readme", action="store_true", help="write the table into README.md (study:rhythm-cv, or -seedS for seed S)"
+    )
     args = ap.parse_args()
+    marker = "study:rhythm-cv" + (f"-seed{args.seed}" if args.seed else "")
     if args.readme:
         from ecgmtl.readme import readme_block
 
-        readme_block(ROOT / "README.md", "study:rhythm-cv")
+        readme_block(ROOT / "README.md", marker)
     folds = [int(k) for k in args.folds.split(",") if k]
     single_folds = [int(k) for k in args.single.split(",") if k]
     multi = {k: measure(train(args.out, "multi", k, args.seed)) for k in folds}
@@ -128,10 +132,12 @@ def main() -> None:
         cmd = "python data_scripts/rhythm_cv.py --readme"
         if args.seed:
             cmd += f" --seed {args.seed}"
+        if args.folds != "0,1,2,3,4":
+            cmd += f" --folds {args.folds}"
         if args.single != "0,1,2":
             cmd += f" --single '{args.single}'"
         took = "about 28 min per run on one core"
-        update_readme(ROOT / "README.md", "study:rhythm-cv", f"{body}\n\nReproduce: `{cmd}` ({took}).")
+        update_readme(ROOT / "README.md", marker, f"{body}\n\nReproduce: `{cmd}` ({took}).")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 
@@ -29,6 +30,22 @@ def test_irregular_rhythm_scores_higher_than_regular_and_few_beats_are_flagged()
     assert r[NAMES.index("mean_rr_s")] == pytest.approx(0.8)
     few = rhythm_features(np.array([10, 90]), fs, 30.0)
     assert few[NAMES.index("few_beats")] == 1.0 and few[NAMES.index("mean_rr_s")] == 30.0
+
+
+def test_the_cv_table_of_some_folds_says_how_many_and_pairs_only_the_folds_it_has():
+    spec = importlib.util.spec_from_file_location("rhythm_cv", ROOT / "data_scripts" / "rhythm_cv.py")
+    cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cv)
+
+    def rep(f1, a, n=1646):
+        return {"records": n, "challenge_f1": f1, "f1": {"N": 0.9, "A": a, "O": 0.8, "~": 0.6}}
+
+    multi = {0: rep(0.84, 0.82), 1: rep(0.82, 0.78)}
+    text = cv.table(multi, {0: rep(0.83, 0.80)}, seed=1)
+    assert "(2 of the 5 folds, 3292 recordings held out)" in text and "seed 1" in text
+    assert "0.830 [0.820, 0.840]" in text  # the median [min, max] of the challenge F1 over the two folds
+    assert "| 1 | 1646 | 0.820 | 0.780 | | |" in text  # fold 1 has no rhythm-alone run
+    assert "paired by fold (1 folds): challenge F1 +0.010" in text
 
 
 def test_window_plan_covers_the_recording_and_pads_a_short_one():
