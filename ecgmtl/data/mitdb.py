@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgmtl.augment.splice import SPLICED, base_name, splice_s
 from ecgmtl.data.cache import read_shard, write_shard
 from ecgmtl.errors import RecordError
 from ecgmtl.io.record import read_record, select_lead
@@ -77,20 +78,34 @@ def data_fingerprint(db: Path, records: list[str]) -> str:
     for r in sorted(records):
         h.update(r.encode())
         for ext in (".hea", ".dat", ".atr"):
-            f = db / (r + ext)
+            f = db / (base_name(r) + ext)
             h.update(str(f.stat().st_size if f.exists() else -1).encode())
     return h.hexdigest()[:16]
 
 
 def _record_beats(db: Path, name: str, pcfg: PreprocessConfig, margin: int):
-    rec = read_record(db / name)
+    """One record's beat windows, RR features, labels and samples; a name ending in SPLICED ('209~s') is the
+    record's S stretches joined (augment/splice.py), its samples those of the spliced signal."""
+    rec = read_record(db / base_name(name))
     if rec.annotation is None:
         raise RecordError(f"record {name} in {db} has no .atr annotations; MIT-BIH training needs them")
     keep = np.array([s in AAMI for s in rec.annotation.symbol], dtype=bool)
     samples = rec.annotation.sample[keep]
     labels = np.array([CLASSES.index(AAMI[s]) for s in rec.annotation.symbol[keep]], dtype=np.int64)
-    beats = extract_beats(select_lead(rec, pcfg.lead), rec.fs, pcfg, peaks_in=samples, margin=margin)
+    x = select_lead(rec, pcfg.lead)
+    if name.endswith(SPLICED):
+        x, samples, labels = splice_s(x, samples, labels, labels == CLASSES.index("S"))
+        if not len(labels):
+            raise RecordError(f"record {base_name(name)} has no S beats to splice")
+    beats = extract_beats(x, rec.fs, pcfg, peaks_in=samples, margin=margin)
     return beats.windows, beats.rr, labels, samples
+
+
+def s_counts(db: Path, records: list[str]) -> dict[str, int]:
+    """The annotated S beats of each record (from its .atr alone)."""
+    import wfdb
+
+    return {r: sum(AAMI.get(s) == "S" for s in wfdb.rdann(str(db / r), "atr").symbol) for r in records}
 
 
 def load_beats(

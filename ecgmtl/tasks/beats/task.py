@@ -4,7 +4,8 @@ the checkpoint), evaluated on DS2: the inter-patient protocol (de Chazal et al. 
 
 Config keys that apply: data.train, data.val, data.test, data.jitter (a random shift of the training windows,
 as the detector's offset at prediction), data.noise_prob and data.noise_snr_db (NSTDB noise on the input,
-the clean window the reconstruction target: see augment.py), train.class_weight_power, train.n_fraction, and
+the clean window the reconstruction target: see augment.py), data.s_splice (S-majority copies of the training
+records: augment/splice.py), train.class_weight_power, train.n_fraction, and
 preprocess.*.
 """
 
@@ -66,6 +67,12 @@ class BeatTask(Task):
         records = resolve_records(cfg.data.train)
         val_records = list(cfg.data.val)  # check() has made sure they are training records
         train_records = [r for r in records if r not in val_records]
+        if cfg.data.s_splice:  # an S-majority copy of each training record with S beats (augment/splice.py)
+            from ecgmtl.augment.splice import MIN_S, SPLICED
+            from ecgmtl.data.mitdb import s_counts
+
+            extra = [f"{r}{SPLICED}" for r, n in s_counts(db, train_records).items() if n >= MIN_S]
+            records, train_records = records + extra, train_records + extra
         full = load_beats(db, records, cfg.preprocess, cache_dir(cfg.data.cache_dir), margin=cfg.data.jitter, mmap=True)
         train, val = full.subset(train_records), full.subset(val_records)
         if len(train) == 0 or len(val) == 0:
