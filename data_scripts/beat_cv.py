@@ -33,18 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 N_FOLDS = 4
 
 
-def record_counts(db: Path, names: list[str]) -> dict[str, dict[str, int]]:
-    import wfdb
-
-    from ecgmtl.data.mitdb import AAMI
-
-    out = {}
-    for n in names:
-        sym = [AAMI[s] for s in wfdb.rdann(str(db / n), "atr").symbol if s in AAMI]
-        out[n] = {c: sym.count(c) for c in "NSVF"}
-    return out
-
-
 def folds(counts: dict[str, dict[str, int]], k: int = N_FOLDS, tries: int = 20000) -> list[list[str]]:
     """Records into k folds of 5-6 records with S and V beats spread evenly: the best of `tries` random
     assignments (fixed seed) by the largest deviation of a fold's S, V or beat share from 1/k."""
@@ -243,7 +231,7 @@ def summary(names: list[str]) -> str:
 
 
 def main() -> None:
-    from ecgmtl.data.mitdb import DS1
+    from ecgmtl.data.mitdb import DS1, class_counts
     from ecgmtl.data.paths import data_root, database_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -270,7 +258,7 @@ def main() -> None:
     if not args.name:
         ap.error("--name is required (or --summary)")
     db = database_dir(data_root(), "mitdb")
-    counts = record_counts(db, list(DS1))
+    counts = class_counts(db, list(DS1))
     split = folds(counts)
     todo = [int(k) for k in args.folds.split(",")] if args.folds else list(range(N_FOLDS))
 

@@ -114,9 +114,13 @@ def main() -> None:
     args = ap.parse_args()
     marker = "study:rhythm-cv" + (f"-seed{args.seed}" if args.seed else "")
     if args.readme:
+        from ecgmtl.errors import ConfigError
         from ecgmtl.readme import readme_block
 
-        readme_block(ROOT / "README.md", marker)
+        try:
+            readme_block(ROOT / "README.md", marker)
+        except ConfigError as e:  # before hours of training: one line, exit 1
+            sys.exit(f"error: {e}")
     folds = [int(k) for k in args.folds.split(",") if k]
     single_folds = [int(k) for k in args.single.split(",") if k]
     multi = {k: measure(train(args.out, "multi", k, args.seed)) for k in folds}

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from beat_cv import N_FOLDS, folds, record_counts  # noqa: E402
-from noise_stress import outcomes, write_record  # noqa: E402
+from beat_cv import N_FOLDS, folds  # noqa: E402
+from noise_stress import write_record  # noqa: E402
 
 from ecgmtl.augment.splice import splice_s  # noqa: E402
 
@@ -34,19 +34,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def counts_of(model, path: Path, ref: np.ndarray, ref_c: np.ndarray, fs: float) -> dict[str, int]:
-    """Per reference class, beats correct / wrong / unclassified / missed, and beats called S or V."""
+    """The record's reference beats, those given their class, and per class S and V: the reference beats,
+    those found as that class, and the reference beats called that class (150 ms matching)."""
     from ecgmtl.metrics import match_beats
     from ecgmtl.tasks.beats.engine import run_beats
 
     run = run_beats(model, path)
-    o = outcomes(run, ref, ref_c, fs)
     labels = np.array(run.table.labels(run.classes), dtype=object)
     j, ok = match_beats(ref, run.table.samples, int(0.15 * fs))
-    got = np.where(ok, labels[j] if len(labels) else "missed", "missed")
-    out = {"beats": len(ref), "correct": int((o == 0).sum())}
+    got = np.where(ok, labels[j], "missed") if len(labels) else np.full(len(ref), "missed", dtype=object)
+    out = {"beats": len(ref), "correct": int((got == ref_c).sum())}
     for c in "SV":
-        out[f"{c}"] = int((ref_c == c).sum())
-        out[f"{c}_tp"] = int(((ref_c == c) & (got == c) & (o == 0)).sum())
+        out[c] = int((ref_c == c).sum())
+        out[f"{c}_tp"] = int(((ref_c == c) & (got == c)).sum())
         out[f"{c}_called"] = int((got == c).sum())
     return out
 
@@ -64,11 +64,11 @@ def figures(c: dict[str, int]) -> dict[str, float]:
 def run_cv(name: str, db: Path, min_s: int) -> dict:
     """Each fold's model of CV run `name` on its held-out records with at least min_s S beats, spliced and
     as recorded; pooled counts and per-record S figures."""
-    from ecgmtl.data.mitdb import AAMI, DS1
+    from ecgmtl.data.mitdb import AAMI, DS1, class_counts
     from ecgmtl.deploy.runtime import OnnxModel
     from ecgmtl.io.record import read_record
 
-    counts = record_counts(db, list(DS1))
+    counts = class_counts(db, list(DS1))
     pooled = {"spliced": {}, "recorded": {}}
     per_record = {}
     with tempfile.TemporaryDirectory() as d:
@@ -83,11 +83,10 @@ def run_cv(name: str, db: Path, min_s: int) -> dict:
                 classes = np.array([AAMI[s] for s in np.asarray(rec.annotation.symbol)[keep]], dtype=object)
                 sig, ref, ref_c = splice_s(rec.signal, peaks, classes, classes == "S")
                 write_record(Path(d) / f"{r}s", rec, sig)
-                write_record(Path(d) / r, rec, rec.signal.astype(np.float64))
                 per_record[r] = {}
                 for kind, path, rr, cc in (
                     ("spliced", Path(d) / f"{r}s", ref, ref_c),
-                    ("recorded", Path(d) / r, peaks, classes),
+                    ("recorded", db / r, peaks, classes),
                 ):
                     c = counts_of(model, path, rr, cc, rec.fs)
                     per_record[r][kind] = figures(c)

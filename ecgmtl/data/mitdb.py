@@ -101,11 +101,15 @@ def _record_beats(db: Path, name: str, pcfg: PreprocessConfig, margin: int):
     return beats.windows, beats.rr, labels, samples
 
 
-def s_counts(db: Path, records: list[str]) -> dict[str, int]:
-    """The annotated S beats of each record (from its .atr alone)."""
+def class_counts(db: Path, records: list[str]) -> dict[str, dict[str, int]]:
+    """The annotated N, S, V and F beats of each record (from its .atr alone)."""
     import wfdb
 
-    return {r: sum(AAMI.get(s) == "S" for s in wfdb.rdann(str(db / r), "atr").symbol) for r in records}
+    out = {}
+    for r in records:
+        sym = [AAMI[s] for s in wfdb.rdann(str(db / r), "atr").symbol if s in AAMI]
+        out[r] = {c: sym.count(c) for c in "NSVF"}
+    return out
 
 
 def load_beats(

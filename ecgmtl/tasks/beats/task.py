@@ -69,9 +69,9 @@ class BeatTask(Task):
         train_records = [r for r in records if r not in val_records]
         if cfg.data.s_splice:  # an S-majority copy of each training record with S beats (augment/splice.py)
             from ecgmtl.augment.splice import MIN_S, SPLICED
-            from ecgmtl.data.mitdb import s_counts
+            from ecgmtl.data.mitdb import class_counts
 
-            extra = [f"{r}{SPLICED}" for r, n in s_counts(db, train_records).items() if n >= MIN_S]
+            extra = [f"{r}{SPLICED}" for r, n in class_counts(db, train_records).items() if n["S"] >= MIN_S]
             records, train_records = records + extra, train_records + extra
         full = load_beats(db, records, cfg.preprocess, cache_dir(cfg.data.cache_dir), margin=cfg.data.jitter, mmap=True)
         train, val = full.subset(train_records), full.subset(val_records)
