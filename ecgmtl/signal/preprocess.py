@@ -31,6 +31,7 @@ class PreprocessConfig:
     post: int = 80  # samples after it (0.44 s)
     local_rr_beats: int = 10  # beats averaged for the local RR
     rr_irregularity: bool = False  # add a feature: how irregular the rhythm is around each beat (see rr_irregularity)
+    rr_quantile: float = 0.0  # RR references: 0 the means; q in (0, 1) the q-quantiles (see rr_features)
     scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
     template_channel: bool = False  # add a channel: the beat minus the record's median beat
     min_r_mv: float = 0.05  # detected peaks smaller than this (mV) are noise, not beats
@@ -139,9 +140,16 @@ def beat_windows(x: np.ndarray, peaks: np.ndarray, pre: int, post: int) -> np.nd
     return padded[idx].astype(np.float32)
 
 
-def rr_features(peaks: np.ndarray, fs: float, local_beats: int, irregularity: bool = False) -> np.ndarray:
-    """RR features (beats, 7), see RR_FEATURES: previous, next and local mean RR in seconds, each
-    relative to the record's mean RR, and the previous RR relative to the local mean (prematurity).
+def rr_features(
+    peaks: np.ndarray, fs: float, local_beats: int, irregularity: bool = False, quantile: float = 0.0
+) -> np.ndarray:
+    """RR features (beats, 7), see RR_FEATURES: previous, next and local RR in seconds, each relative to the
+    record's RR, and the previous RR relative to the local RR (prematurity).
+
+    The references: with quantile 0, the record's mean RR and the mean of the last `local_beats` RR intervals;
+    with quantile q in (0, 1), their q-quantiles. A mean follows the majority of beats: where premature beats are
+    the majority (MIT-BIH 232) it is their own interval and they look on time. An upper quantile stays near the
+    sinus cycle however many beats come early.
     irregularity: an eighth column, rr_irregularity(prev RR, local_beats // 2)."""
     n = peaks.shape[0]
     if n < 2:
@@ -149,15 +157,27 @@ def rr_features(peaks: np.ndarray, fs: float, local_beats: int, irregularity: bo
     rr = np.diff(peaks).astype(np.float64) / fs
     prev = np.concatenate([[rr[0]], rr])
     nxt = np.concatenate([rr, [rr[-1]]])
-    csum = np.concatenate([[0.0], np.cumsum(prev)])
-    i = np.arange(n)
-    lo = np.maximum(0, i - local_beats + 1)
-    local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
-    mean = float(np.mean(rr))
-    cols = [prev, nxt, local, prev / mean, nxt / mean, local / mean, prev / local]
+    if quantile:
+        local = trailing_quantile(prev, local_beats, quantile)
+        ref = float(np.quantile(rr, quantile))
+    else:
+        csum = np.concatenate([[0.0], np.cumsum(prev)])
+        i = np.arange(n)
+        lo = np.maximum(0, i - local_beats + 1)
+        local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
+        ref = float(np.mean(rr))
+    cols = [prev, nxt, local, prev / ref, nxt / ref, local / ref, prev / local]
     if irregularity:
         cols.append(rr_irregularity(prev, max(1, local_beats // 2)))
     return np.stack(cols, axis=1).astype(np.float32)
+
+
+def trailing_quantile(x: np.ndarray, beats: int, q: float) -> np.ndarray:
+    """Per element i, the q-quantile of x[max(0, i - beats + 1) : i + 1] (the first ones over what there is)."""
+    head = min(beats - 1, x.shape[0])
+    first = [np.quantile(x[: i + 1], q) for i in range(head)]
+    rest = np.quantile(np.lib.stride_tricks.sliding_window_view(x, beats), q, axis=1) if x.shape[0] >= beats else []
+    return np.concatenate([np.asarray(first, dtype=np.float64), np.asarray(rest, dtype=np.float64)])
 
 
 def rr_irregularity(rr: np.ndarray, half: int) -> np.ndarray:
@@ -208,4 +228,5 @@ def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: in
         # Patient-adaptive morphology: what sets a beat apart from this patient's usual beat.
         template = np.median(windows, axis=0, keepdims=True) if len(windows) else windows
         windows = np.concatenate([windows, windows - template], axis=1)
-    return Beats(windows, rr_features(peaks, cfg.fs, cfg.local_rr_beats, cfg.rr_irregularity), peaks, scale)
+    rr = rr_features(peaks, cfg.fs, cfg.local_rr_beats, cfg.rr_irregularity, cfg.rr_quantile)
+    return Beats(windows, rr, peaks, scale)
