@@ -16,6 +16,7 @@ from ecgmtl.signal.preprocess import (
     resample,
     rr_features,
     rr_irregularity,
+    trailing_quantile,
 )
 
 BEAT_SYMBOLS = set("NLRejAaJSVEFfQ/")
@@ -63,6 +64,27 @@ def test_rr_irregularity_ignores_isolated_ectopy_but_not_af():
     f = rr_features(peaks, 180.0, local_beats=10, irregularity=True)
     assert f.shape == (201, len(RR_FEATURES) + 1) and np.median(f[:, -1]) > 0.15
     assert PreprocessConfig(rr_irregularity=True).rr_names[-1] == "rr_irregularity"
+
+
+def test_trailing_quantile_matches_numpy_over_what_there_is():
+    x = np.random.default_rng(1).uniform(0.4, 1.2, size=130)
+    want = [np.quantile(x[max(0, i - 49) : i + 1], 0.85) for i in range(130)]
+    np.testing.assert_allclose(trailing_quantile(x, 50, 0.85), want)
+    np.testing.assert_allclose(trailing_quantile(x[:7], 50, 0.85), want[:7])  # shorter than the window
+
+
+def test_rr_quantile_keeps_premature_beats_premature_when_they_are_the_majority():
+    # Bigeminy-like: sinus 1.0 s, then premature beats at 0.6 s with their 1.4 s pause, premature beats the
+    # most frequent interval. The mean moves towards them; the 0.85-quantile stays near the pauses.
+    rr = np.r_[np.full(10, 1.0), np.tile([0.6, 1.4, 0.6], 40)]
+    peaks = np.cumsum(np.r_[0, (rr * 180).astype(int)])
+    early = np.flatnonzero(np.isclose(np.r_[rr[0], rr], 0.6))
+    mean_ref = rr_features(peaks, 180.0, local_beats=50)
+    q_ref = rr_features(peaks, 180.0, local_beats=50, quantile=0.85)
+    assert np.median(mean_ref[early, 3]) > 0.6  # relative to the mean: 0.6 / 0.87
+    assert np.median(q_ref[early, 3]) < 0.45  # relative to the 0.85-quantile (1.4 s)
+    assert np.median(q_ref[early, 6]) < 0.45
+    np.testing.assert_allclose(q_ref[:, :2], mean_ref[:, :2])  # the intervals themselves do not change
 
 
 def test_windows_are_padded_at_the_edges():
