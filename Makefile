@@ -33,13 +33,16 @@ run-12lead: install
 	$(BIN)/ecgmtl evaluate --model $(RUN)-12lead/model.onnx
 	$(BIN)/ecgmtl predict $(RECORD12) --model $(RUN)-12lead/model.onnx
 
-# The whole suite (what CI runs, after the lint and the install check).
+# The whole suite (what CI runs, after the lint and the install check), on TEST_WORKERS processes (pytest-xdist;
+# each test file stays on one worker, so its fixtures are built once). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 test: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # The tests that train nothing (closed forms, projections, schedules, shapes, readers, shipped models).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .
