@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,13 @@ TRAINING_FIXTURES = {"tiny_run", "tiny_onnx", "ptbxl_run", "reference"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # One dataset cache for the whole session, subprocesses included; never the user's ~/.cache.
-    os.environ["ECGMTL_CACHE"] = tempfile.mkdtemp(prefix="ecgmtl-test-cache-")
+    # One dataset cache for the whole session (per xdist worker), subprocesses included; never the user's ~/.cache.
+    os.environ["ECGMTL_CACHE"] = config._ecgmtl_cache = tempfile.mkdtemp(prefix="ecgmtl-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The cache holds about 200 MB of beat windows: gone with the session, not left in /tmp.
+    shutil.rmtree(getattr(config, "_ecgmtl_cache", ""), ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
