@@ -4,7 +4,9 @@ For each RR reference (the mean, or a q-quantile of the record's RR intervals an
 RR relative to it is computed at the annotated N and S beats of every DS1 record, as recorded and with its S
 stretches joined (ecgmtl/augment/splice.py, the copies of data_scripts/s_majority.py). A reference that serves
 both kinds of record gives S and N beats the same values in both: printed are the medians and the AUC of S
-against N pooled over both kinds (one threshold must serve both). DS1 only.
+against N pooled over both kinds (one threshold must serve both). Then, for the median beat of the template channel: the share of N
+beats among the on-time beats (ecgmtl.signal.preprocess.on_time) of each record, as recorded and spliced. DS1
+only.
 
     python data_scripts/rr_reference.py
 """
@@ -22,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ecgmtl.augment.splice import splice_s  # noqa: E402
 from ecgmtl.data.mitdb import AAMI, DS1  # noqa: E402
 from ecgmtl.data.paths import data_root, database_dir  # noqa: E402
-from ecgmtl.signal.preprocess import rr_features  # noqa: E402
+from ecgmtl.signal.preprocess import on_time, rr_features  # noqa: E402
 
 FS = 360.0
 LOCAL = 50
@@ -63,6 +65,14 @@ def main() -> None:
             med = [np.median(v[s & ~p]), np.median(v[s & p]), np.median(v[~s & ~p]), np.median(v[~s & p])]
             line.append("S {:.2f} / {:.2f}  N {:.2f} / {:.2f}  AUC {:.3f}".format(*med, roc_auc_score(s, -v)))
         print(" | ".join(line))
+    print("median beat from | share of N among its beats: as recorded (median, lowest) | spliced (median, lowest)")
+    for q in (float(v) for v in args.quantiles.split(",")):
+        share = {
+            spl: [float((lab[on_time(smp, q)] == "N").mean()) for s2, lab, smp in sets if s2 == spl]
+            for spl in (False, True)
+        }
+        cells = [f"{np.median(share[spl]):.2f}, {np.min(share[spl]):.2f}" for spl in (False, True)]
+        print(f"{'all beats' if q == 0 else f'on time q{q:g}':>12} | {cells[0]} | {cells[1]}")
 
 
 if __name__ == "__main__":

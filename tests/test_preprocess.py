@@ -9,9 +9,11 @@ from ecgmtl.signal.preprocess import (
     RR_FEATURES,
     PreprocessConfig,
     beat_windows,
+    beats_at,
     detect_beats,
     detect_peaks,
     extract_beats,
+    on_time,
     prepare_signal,
     resample,
     rr_features,
@@ -209,3 +211,20 @@ def test_beats_only_the_other_lead_shows_are_added():
     fused = add_other_lead(p1, p2, peak_amplitudes(x2, p2, cfg.fs, cfg), cfg.fs)
     (missed0, false0), (missed, false) = _errors(rec, p1), _errors(rec, fused)
     assert missed0 >= 40 and missed <= missed0 / 4 and false <= false0 + 5
+
+
+def test_on_time_beats_make_the_median_beat_when_premature_beats_are_the_majority():
+    # Sinus beats after 1.4 s pauses, premature beats (at 0.6 s) the majority: the 0.75-quantile keeps the former.
+    rr = np.tile([0.6, 0.6, 1.4], 30)
+    peaks = np.cumsum(np.r_[0, (rr * 180).astype(int)])
+    keep = on_time(peaks, 0.75)
+    assert keep[1:].sum() == 30 and np.allclose(np.diff(peaks)[keep[1:]], 1.4 * 180, atol=1)
+    assert on_time(peaks, 0.0).all()
+    x = np.zeros(peaks[-1] + 200)
+    x[peaks] = 1.0
+    x[peaks[1:][~keep[1:]] - 20] = 0.3  # an early "P wave" on the premature beats only
+    beats = beats_at(x, peaks, PreprocessConfig(template_channel=True, template_rr_quantile=0.75))
+    cfg = PreprocessConfig()
+    assert np.abs(beats.windows[keep, 1, cfg.pre - 20]).max() < 1e-6  # sinus beats: nothing sets them apart
+    early = np.flatnonzero(~keep)[1:]  # (the first beat has no P wave drawn)
+    assert np.abs(beats.windows[early, 1, cfg.pre - 20]).min() > 0.1  # premature beats: their P wave does

@@ -34,6 +34,7 @@ class PreprocessConfig:
     rr_quantile: float = 0.0  # RR references: 0 the means; q in (0, 1) the q-quantiles (see rr_features)
     scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
     template_channel: bool = False  # add a channel: the beat minus the record's median beat
+    template_rr_quantile: float = 0.0  # the median beat of all beats (0), or of the on-time ones (see on_time)
     min_r_mv: float = 0.05  # detected peaks smaller than this (mV) are noise, not beats
     min_r_rel: float = 0.15  # nor are those under this share of the record's median R amplitude (P and T waves)
 
@@ -220,13 +221,27 @@ def detect_beats(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return peaks[(amp >= cfg.min_r_mv) & (amp >= cfg.min_r_rel * np.median(amp))]
 
 
+def on_time(peaks: np.ndarray, quantile: float) -> np.ndarray:
+    """Which beats make the record's median beat: all (quantile 0), or those whose previous RR interval is at
+    least the q-quantile of the record's RR intervals. Premature beats come early, and the beat after a pause is
+    almost always a sinus beat, so in a record where premature beats are the majority (MIT-BIH 232) the median
+    beat stays a sinus beat (DS1, studies/LOG.md 2026-12-07)."""
+    keep = np.ones(peaks.shape[0], dtype=bool)
+    if quantile and peaks.shape[0] > 2:
+        rr = np.diff(peaks)
+        prev = np.concatenate([[rr[0]], rr])
+        keep = prev >= np.quantile(rr, quantile)
+    return keep
+
+
 def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0) -> Beats:
     """Model inputs at given R peaks of a prepared lead (at cfg.fs)."""
     scale = r_amplitude(x, peaks, cfg.fs, cfg)
     windows = beat_windows(x / scale, peaks, cfg.pre + margin, cfg.post + margin)[:, None, :]
     if cfg.template_channel:
         # Patient-adaptive morphology: what sets a beat apart from this patient's usual beat.
-        template = np.median(windows, axis=0, keepdims=True) if len(windows) else windows
+        ref = windows[on_time(peaks, cfg.template_rr_quantile)] if cfg.template_rr_quantile else windows
+        template = np.median(ref, axis=0, keepdims=True) if len(ref) else ref
         windows = np.concatenate([windows, windows - template], axis=1)
     rr = rr_features(peaks, cfg.fs, cfg.local_rr_beats, cfg.rr_irregularity, cfg.rr_quantile)
     return Beats(windows, rr, peaks, scale)
