@@ -4,9 +4,9 @@ For each RR reference (the mean, or a q-quantile of the record's RR intervals an
 RR relative to it is computed at the annotated N and S beats of every DS1 record, as recorded and with its S
 stretches joined (ecgmtl/augment/splice.py, the copies of data_scripts/s_majority.py). A reference that serves
 both kinds of record gives S and N beats the same values in both: printed are the medians and the AUC of S
-against N pooled over both kinds (one threshold must serve both). Then, for the median beat of the template channel: the share of N
-beats among the on-time beats (ecgmtl.signal.preprocess.on_time) of each record, as recorded and spliced. DS1
-only.
+against N pooled over both kinds (one threshold must serve both). Then, for the median beat of the template
+channel: the share of N beats among the on-time beats (ecgmtl.signal.preprocess.on_time) of each record, as
+recorded and spliced. DS1 only.
 
     python data_scripts/rr_reference.py
 """
