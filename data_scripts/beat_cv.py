@@ -14,6 +14,8 @@ S and V sensitivity and PPV, the share of N beats called F, and the share of bea
         # fold models of earlier CV runs exported as one averaging model per fold (ecgmtl export RUN RUN ...)
     python data_scripts/beat_cv.py --name s1-last --members kept-seed1 --checkpoint last   # their last epoch
     python data_scripts/beat_cv.py --summary kept-seed0,kept-seed1,kept-seed2   # median [min-max] over runs
+    python data_scripts/beat_cv.py --name twolead-seed0 --one-lead   # no training: its fold models on copies of
+        # the held-out records that hold MLII alone (a model trained with preprocess.other_lead, on one lead)
 
 Results go to runs/cv/<name>/ (one folder per fold, cv.json); one markdown row is printed for studies/LOG.md.
 """
@@ -122,8 +124,9 @@ def export_fold(name: str, k: int, members: list[str], checkpoint: str) -> Path:
     return model
 
 
-def score(model_path: Path, db: Path, records: list[str]) -> dict:
-    """Pooled outcome counts of one model on its held-out records (detected beats, gate on)."""
+def score(model_path: Path, db: Path, records: list[str], signals: Path | None = None) -> dict:
+    """Pooled outcome counts of one model on its held-out records (detected beats, gate on); signals: a
+    folder holding other copies of the records to predict (the annotations stay those of db)."""
     import wfdb
 
     from ecgmtl.data.mitdb import AAMI
@@ -137,7 +140,7 @@ def score(model_path: Path, db: Path, records: list[str]) -> dict:
         ann = wfdb.rdann(str(db / r), "atr")
         keep = np.array([s in AAMI and AAMI[s] != "Q" for s in ann.symbol])
         ref, ref_c = ann.sample[keep], [AAMI[s] for s in np.asarray(ann.symbol)[keep]]
-        run = run_beats(model, db / r)
+        run = run_beats(model, (signals or db) / r)
         labels = run.table.labels(run.classes)
         j, ok = match_beats(ref, run.table.samples, int(0.15 * 360))
         for i, c in enumerate(ref_c):
@@ -165,6 +168,40 @@ def noise_counts(model_path: Path, records: list[str]) -> dict:
         counts = np.sum([r[key] for r in res["per_record"].values()], axis=0)
         out.update({f"noise:{key}:{o}": int(c) for o, c in zip(noise_stress.OUTCOMES, counts)})
     return out
+
+
+def one_lead_copies(db: Path, records: list[str], dst: Path, lead: str = "MLII") -> None:
+    """Copies of the records that hold only `lead` (its samples exactly): what a one-lead Holter gives."""
+    import wfdb
+
+    for r in records:
+        rec = wfdb.rdrecord(str(db / r), physical=False)
+        j = rec.sig_name.index(lead)
+        wfdb.wrsamp(
+            r,
+            fs=rec.fs,
+            units=[rec.units[j]],
+            sig_name=[lead],
+            d_signal=rec.d_signal[:, [j]],
+            fmt=["16"],
+            adc_gain=[rec.adc_gain[j]],
+            baseline=[rec.baseline[j]],
+            write_dir=str(dst),
+        )
+
+
+def one_lead(name: str, db: Path, split: list[list[str]]) -> dict:
+    """The fold models of CV run `name` on their held-out records copied with MLII alone (no other lead):
+    pooled figures, beside the run's own (both leads, as recorded)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        conf: dict = {}
+        for k, test in enumerate(split):
+            one_lead_copies(db, test, Path(d))
+            for key, v in score(ROOT / "runs" / "cv" / name / f"fold{k}" / "model.onnx", db, test, Path(d)).items():
+                conf[key] = conf.get(key, 0) + v
+    return figures(conf)
 
 
 def figures(conf: dict) -> dict:
@@ -219,9 +256,10 @@ FIGURES = (
 )
 
 
-def summary(names: list[str]) -> str:
-    """One markdown row: the median and range over earlier CV runs (seeds of one recipe) of the pooled figures."""
-    pooled = [json.loads((ROOT / "runs" / "cv" / n / "cv.json").read_text())["pooled"] for n in names]
+def summary(names: list[str], key: str = "pooled") -> str:
+    """One markdown row: the median and range over earlier CV runs (seeds of one recipe) of the pooled figures
+    (key "pooled_one_lead": those of --one-lead)."""
+    pooled = [json.loads((ROOT / "runs" / "cv" / n / "cv.json").read_text())[key] for n in names]
     cells = []
     for key, scale, _ in FIGURES:
         v = np.array([f[key] for f in pooled]) * scale
@@ -250,10 +288,13 @@ def main() -> None:
         help="comma-separated earlier CV runs: no training, their fold models exported together",
     )
     ap.add_argument("--checkpoint", choices=["best", "last"], default="best", help="with --members: which checkpoint")
+    ap.add_argument(
+        "--one-lead", action="store_true", help="no training: the run's fold models on one-lead copies (MLII alone)"
+    )
     args = ap.parse_args()
     if args.summary:
         print("| runs | " + " | ".join(label for *_, label in FIGURES) + " |")
-        print(summary(args.summary.split(",")))
+        print(summary(args.summary.split(","), "pooled_one_lead" if args.one_lead else "pooled"))
         return
     if not args.name:
         ap.error("--name is required (or --summary)")
@@ -261,6 +302,15 @@ def main() -> None:
     counts = class_counts(db, list(DS1))
     split = folds(counts)
     todo = [int(k) for k in args.folds.split(",")] if args.folds else list(range(N_FOLDS))
+    if args.one_lead:
+        out = ROOT / "runs" / "cv" / args.name / "cv.json"
+        doc = json.loads(out.read_text())
+        doc["pooled_one_lead"] = one_lead(args.name, db, split)
+        out.write_text(json.dumps(doc, indent=1))
+        print("| runs | " + " | ".join(label for *_, label in FIGURES) + " |")
+        print(summary([args.name]) + " both leads")
+        print(summary([args.name], "pooled_one_lead") + " MLII alone")
+        return
 
     def one(k: int) -> tuple[int, dict]:
         test = split[k]

@@ -32,6 +32,7 @@ class DataConfig:
     noise_prob: float = 0.0  # beats: share of training windows given NSTDB noise (the first half of each record)
     noise_snr_db: list[float] = field(default_factory=lambda: [-6.0, 24.0])  # beats: the SNR range drawn from
     s_splice: bool = False  # beats: add an S-majority copy of each training record with S beats (augment/splice.py)
+    lead_dropout: float = 0.0  # beats with preprocess.other_lead: share of training windows without the other lead
     artefact_prob: float = 0.3  # restore: share of training segments given a synthetic artefact on top
     rate: int = 100  # twelve_lead: 100 or 500 Hz files
     crop_s: float = 2.5  # twelve_lead: random training crops and test windows of this length

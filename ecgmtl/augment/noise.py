@@ -61,16 +61,19 @@ def add_noise(
     pre: int,
     gen: torch.Generator | None,
     part: tuple[int, int] = (0, 1),
+    leads: int = 1,
 ) -> torch.Tensor:
     """x (batch, channels, samples) with noise on a `prob` share of the windows at an SNR drawn uniformly from
-    snr_db, measured on channel 0's QRS (`pre`: the R peak's index, within 8 samples). The same noise goes
-    on every channel: each is the lead (the template channel is the lead minus the record's median beat, so
-    the lead's noise is in it too).
+    snr_db, measured on each lead's QRS (`pre`: the R peak's index, within 8 samples). The channels are `leads`
+    equal groups, one per lead; a lead's noise goes on each of its channels (the template channel is the lead
+    minus the record's median beat, so the lead's noise is in it too). A second lead takes the same stretch of
+    noise from the noise record's other channel: NSTDB's two channels are the same noise seen in two leads. A
+    lead that is all zeros (no such lead) stays zeros.
 
     `part` = (rank, world): under torch.distributed every rank draws for the global batch (world x batch, the
     same draws on every rank) and takes its part, as the loop's jitter does, so that N processes add the noise
     one process would, and the generator stays the same on every rank."""
-    b, _, w = x.shape
+    b, c, w = x.shape
     rank, world = part
     n = b * world
     if prob <= 0 or b == 0:
@@ -79,18 +82,39 @@ def add_noise(
     noisy = torch.rand(n, generator=gen) < prob
     if not bool(noisy.any()):
         return x
-    qrs = x[:, 0, max(pre - 8, 0) : pre + 9].detach().cpu().float()
-    s = (qrs.amax(dim=1) - qrs.amin(dim=1)) ** 2 / 8
+    per = c // leads
+    s = [_qrs_power(x[:, g * per], pre) for g in range(leads)]
     snr = (snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(n, generator=gen))[mine]
     n_kinds, ch = len(bank.kinds), bank.channels
     kind = torch.randint(0, n_kinds, (n,), generator=gen)[mine]
     both = (torch.rand(n, generator=gen)[mine] < 1 / 3) & torch.tensor(n_kinds > 1)
-    noise = torch.zeros(b, w)
+    noise = torch.zeros(leads, b, w)
     for k in range(n_kinds):
         use = (kind == k) | both
         rows = (k * ch + torch.randint(0, ch, (n,), generator=gen))[mine]
-        crop = bank.crops_at(rows, bank.starts(n, w, gen)[mine], w)
+        start = bank.starts(n, w, gen)[mine]
         power = bank.size[rows] * 10 ** (torch.where(both, snr + 3.0, snr) / 10)
-        noise += torch.where(use, torch.sqrt(s / power), torch.zeros(b))[:, None] * crop
-    noise = torch.where(noisy[mine][:, None], noise, torch.zeros_like(noise))
-    return x + noise.to(x.device, x.dtype)[:, None, :]
+        for g in range(leads):
+            r = k * ch + (rows - k * ch + g) % ch  # the lead's own channel of the noise record
+            gain = torch.where(use & (s[g] > 0), torch.sqrt(s[g] / power), torch.zeros(b))
+            noise[g] += gain[:, None] * bank.crops_at(r, start, w)
+    noise = torch.where(noisy[mine][None, :, None], noise, torch.zeros_like(noise))
+    return x + noise.repeat_interleave(per, dim=0).transpose(0, 1).to(x.device, x.dtype)
+
+
+def _qrs_power(lead: torch.Tensor, pre: int) -> torch.Tensor:
+    """nst's signal size of each window's lead: (QRS peak-to-peak)^2 / 8."""
+    qrs = lead[:, max(pre - 8, 0) : pre + 9].detach().cpu().float()
+    return (qrs.amax(dim=1) - qrs.amin(dim=1)) ** 2 / 8
+
+
+def drop_lead(
+    x: torch.Tensor, prob: float, per: int, gen: torch.Generator | None, part: tuple[int, int] = (0, 1)
+) -> torch.Tensor:
+    """x (batch, channels, samples) with the second lead's channels (from channel `per` on) zeroed on a `prob`
+    share of the windows: what a one-lead record gives the model. Drawn for the global batch (see add_noise)."""
+    rank, world = part
+    drop = (torch.rand(x.shape[0] * world, generator=gen) < prob)[rank::world].to(x.device)
+    keep = torch.ones_like(x[:1, :, :1]).repeat(x.shape[0], 1, 1)
+    keep[:, per:] = (~drop).to(x.dtype)[:, None, None]
+    return x * keep

@@ -12,7 +12,7 @@ import numpy as np
 from ecgmtl.augment.splice import SPLICED, base_name, splice_s
 from ecgmtl.data.cache import read_shard, write_shard
 from ecgmtl.errors import RecordError
-from ecgmtl.io.record import read_record, select_lead
+from ecgmtl.io.record import other_lead, read_record, select_lead
 from ecgmtl.signal.preprocess import PreprocessConfig, extract_beats
 
 CLASSES = ("N", "S", "V", "F", "Q")
@@ -93,11 +93,14 @@ def _record_beats(db: Path, name: str, pcfg: PreprocessConfig, margin: int):
     samples = rec.annotation.sample[keep]
     labels = np.array([CLASSES.index(AAMI[s]) for s in rec.annotation.symbol[keep]], dtype=np.int64)
     x = select_lead(rec, pcfg.lead)
+    x2 = other_lead(rec, pcfg.lead) if pcfg.other_lead else None
     if name.endswith(SPLICED):
-        x, samples, labels = splice_s(x, samples, labels, labels == CLASSES.index("S"))
+        both = np.stack([x, x if x2 is None else x2], axis=1)
+        both, samples, labels = splice_s(both, samples, labels, labels == CLASSES.index("S"))
         if not len(labels):
             raise RecordError(f"record {base_name(name)} has no S beats to splice")
-    beats = extract_beats(x, rec.fs, pcfg, peaks_in=samples, margin=margin)
+        x, x2 = both[:, 0], None if x2 is None else both[:, 1]
+    beats = extract_beats(x, rec.fs, pcfg, peaks_in=samples, margin=margin, other_mv=x2)
     return beats.windows, beats.rr, labels, samples
 
 

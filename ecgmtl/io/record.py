@@ -210,3 +210,17 @@ def select_lead(record: Record, lead: str) -> np.ndarray:
     if np.isnan(x).all():
         raise RecordError(f"record {record.name}: lead {record.leads[j]} holds no valid sample (all NaN)")
     return x
+
+
+def other_index(leads: tuple[str, ...], j: int) -> int | None:
+    """The record's other lead beside lead j: its first other lead (None for a one-lead record)."""
+    return next((k for k in range(len(leads)) if k != j), None)
+
+
+def other_lead(record: Record, lead: str) -> np.ndarray | None:
+    """The record's other lead beside `lead` (mV, float32, shape (samples,)), or None where it has none or
+    where that lead holds no valid sample."""
+    k = other_index(record.leads, lead_index(record.name, record.leads, lead))
+    if k is None or np.isnan(record.signal[:, k]).all():
+        return None
+    return record.signal[:, k]

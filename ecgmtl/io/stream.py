@@ -22,6 +22,7 @@ from ecgmtl.io.record import (
     _header_lines,
     _number,
     lead_index,
+    other_index,
     read_record,
     record_base,
     select_lead,
@@ -95,15 +96,11 @@ def open_leads(path: str | os.PathLike, lead: str, whole_s: float = WHOLE_S) -> 
     x = select_lead(rec, lead)
     j = lead_index(rec.name, rec.leads, lead)
     src = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[j], rec.warnings, _whole=x)
-    k = _other(rec.leads, j)
+    k = other_index(rec.leads, j)
     other = None
     if k is not None and not np.isnan(rec.signal[:, k]).all():
         other = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[k], rec.warnings, rec.signal[:, k])
     return src, other
-
-
-def _other(leads: tuple[str, ...], j: int) -> int | None:
-    return next((k for k in range(len(leads)) if k != j), None)
 
 
 def open_all_leads(path: str | os.PathLike, whole_s: float = WHOLE_S) -> list[LeadSource]:
@@ -134,7 +131,7 @@ def _chunked(base: Path, lead: str, warnings: tuple[str, ...]) -> tuple[LeadSour
         return None
     leads = sources[0].leads
     j = lead_index(base.name, leads, lead)
-    k = _other(leads, j)
+    k = other_index(leads, j)
     return sources[j], None if k is None else sources[k]
 
 

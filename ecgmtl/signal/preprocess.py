@@ -35,12 +35,19 @@ class PreprocessConfig:
     scale_halfwidth_s: float = 0.05  # R amplitude is the max |x| within this of each peak
     template_channel: bool = False  # add a channel: the beat minus the record's median beat
     template_rr_quantile: float = 0.0  # the median beat of all beats (0), or of the on-time ones (see on_time)
+    other_lead: bool = False  # add the record's other lead, as the lead's channels are built (zeros: no other lead)
     min_r_mv: float = 0.05  # detected peaks smaller than this (mV) are noise, not beats
     min_r_rel: float = 0.15  # nor are those under this share of the record's median R amplitude (P and T waves)
 
     @property
-    def channels(self) -> int:
+    def lead_channels(self) -> int:
+        """Channels per lead: the lead, and with template_channel the lead minus its median beat."""
         return 2 if self.template_channel else 1
+
+    @property
+    def channels(self) -> int:
+        """The lead's channels, then (other_lead) the other lead's."""
+        return self.lead_channels * (2 if self.other_lead else 1)
 
     @property
     def window(self) -> int:
@@ -57,7 +64,9 @@ class Beats:
     """Model inputs of one record.
 
     windows: float32 (beats, channels, window): the filtered lead divided by the record's R amplitude
-        (unitless), and with template_channel the same minus the record's median beat.
+        (unitless), and with template_channel the same minus the record's median beat; with other_lead then the
+        record's other lead built the same way at the same peaks (its own R amplitude and median beat), or zeros
+        where the record has no other lead.
     rr: float32 (beats, len(RR_FEATURES)) RR-interval features, seconds or ratios.
     peaks: int64 (beats,) R-peak indices at the model rate. scale_mv: the record's R amplitude in mV.
     """
@@ -194,12 +203,18 @@ def rr_irregularity(rr: np.ndarray, half: int) -> np.ndarray:
 
 
 def extract_beats(
-    x_mv: np.ndarray, fs_in: float, cfg: PreprocessConfig, peaks_in: np.ndarray | None = None, margin: int = 0
+    x_mv: np.ndarray,
+    fs_in: float,
+    cfg: PreprocessConfig,
+    peaks_in: np.ndarray | None = None,
+    margin: int = 0,
+    other_mv: np.ndarray | None = None,
 ) -> Beats:
     """A lead in mV -> beat windows and RR features at the model rate.
 
     peaks_in: R-peak indices at fs_in (e.g. from annotations); detected when None.
     margin: extra samples on each side of every window, for random shifts in training.
+    other_mv: the record's other lead in mV at fs_in (used with cfg.other_lead; None: the record has none).
     """
     x = prepare_signal(x_mv, fs_in, cfg)
     if peaks_in is None:
@@ -207,7 +222,13 @@ def extract_beats(
     else:
         peaks = np.round(np.asarray(peaks_in, dtype=np.float64) * cfg.fs / fs_in).astype(np.int64)
         peaks = np.clip(peaks, 0, x.shape[0] - 1)
-    return beats_at(x, peaks, cfg, margin)
+    other = prepare_signal(other_mv, fs_in, cfg) if cfg.other_lead and usable(other_mv) else None
+    return beats_at(x, peaks, cfg, margin, other)
+
+
+def usable(x: np.ndarray | None) -> bool:
+    """A lead that holds at least one valid sample."""
+    return x is not None and bool(np.isfinite(x).any())
 
 
 def detect_beats(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
@@ -234,8 +255,9 @@ def on_time(peaks: np.ndarray, quantile: float) -> np.ndarray:
     return keep
 
 
-def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0) -> Beats:
-    """Model inputs at given R peaks of a prepared lead (at cfg.fs)."""
+def lead_windows(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0) -> tuple[np.ndarray, float]:
+    """One prepared lead's channels at the peaks, (beats, cfg.lead_channels, window + 2 margin), and its R
+    amplitude (mV): the lead over its R amplitude, and with template_channel the same minus its median beat."""
     scale = r_amplitude(x, peaks, cfg.fs, cfg)
     windows = beat_windows(x / scale, peaks, cfg.pre + margin, cfg.post + margin)[:, None, :]
     if cfg.template_channel:
@@ -243,5 +265,18 @@ def beats_at(x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: in
         ref = windows[on_time(peaks, cfg.template_rr_quantile)] if cfg.template_rr_quantile else windows
         template = np.median(ref, axis=0, keepdims=True) if len(ref) else ref
         windows = np.concatenate([windows, windows - template], axis=1)
+    return windows, scale
+
+
+def beats_at(
+    x: np.ndarray, peaks: np.ndarray, cfg: PreprocessConfig, margin: int = 0, other: np.ndarray | None = None
+) -> Beats:
+    """Model inputs at given R peaks of a prepared lead (at cfg.fs); `other`: the record's other lead, prepared
+    the same way (cfg.other_lead; None: zeros, as for a one-lead record)."""
+    windows, scale = lead_windows(x, peaks, cfg, margin)
+    if cfg.other_lead:
+        # A second view of each beat (MIT-BIH: mostly V1, where atrial activity shows best).
+        extra = lead_windows(other, peaks, cfg, margin)[0] if other is not None else np.zeros_like(windows)
+        windows = np.concatenate([windows, extra.astype(windows.dtype)], axis=1)
     rr = rr_features(peaks, cfg.fs, cfg.local_rr_beats, cfg.rr_irregularity, cfg.rr_quantile)
     return Beats(windows, rr, peaks, scale)

@@ -137,8 +137,9 @@ _PER_BEAT = ("samples", "pred", "probs", "rmse", "why", "amplitude", "noise", "c
 def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, lap) -> dict:
     """One chunk: its core's beats (record-rate samples, class, probabilities, RMSE, gate reason), its
     segments, and its PRD sums. sources: the model's lead and the record's other lead (or None), whose beats
-    the detector adds where the model's lead shows none (detect.add_other_lead)."""
-    from ecgmtl.signal.preprocess import beats_at, detect_beats, peak_amplitudes, prepare_signal
+    the detector adds where the model's lead shows none (detect.add_other_lead), and which a model trained
+    with preprocess.other_lead also sees (zeros where the record has none)."""
+    from ecgmtl.signal.preprocess import beats_at, detect_beats, peak_amplitudes, prepare_signal, usable
     from ecgmtl.signal.quality import gate_beats, noise_index, segment_flags, template_correlation
 
     src, other = sources
@@ -149,11 +150,12 @@ def _chunk(model, sources: tuple, chunk: Chunk, pcfg, thr, bounds, seg_range, la
     filtered = prepare_signal(x, src.fs, pcfg) if valid else np.zeros(int(len(x) * pcfg.fs / src.fs), np.float32)
     off_m = int(round(chunk.read_a * pcfg.fs / src.fs))
     lap("preprocess")
+    filtered2 = prepare_signal(x2, src.fs, pcfg) if valid and usable(x2) else None
     peaks = detect_beats(filtered, pcfg) if valid else np.zeros(0, np.int64)
-    if valid and x2 is not None and np.isfinite(x2).any():
-        peaks = _with_other_lead(peaks, prepare_signal(x2, src.fs, pcfg), pcfg)
+    if filtered2 is not None:
+        peaks = _with_other_lead(peaks, filtered2, pcfg)
     lap("detect")
-    beats = beats_at(filtered, peaks, pcfg)
+    beats = beats_at(filtered, peaks, pcfg, other=filtered2 if pcfg.other_lead else None)
     samples_all = np.round((beats.peaks + off_m) * src.fs / pcfg.fs).astype(np.int64)
     core = (samples_all >= chunk.core_a) & (samples_all < chunk.core_b)
     windows, rr = beats.windows[core], beats.rr[core]

@@ -4,7 +4,8 @@ the checkpoint), evaluated on DS2: the inter-patient protocol (de Chazal et al. 
 
 Config keys that apply: data.train, data.val, data.test, data.jitter (a random shift of the training windows,
 as the detector's offset at prediction), data.noise_prob and data.noise_snr_db (NSTDB noise on the input,
-the clean window the reconstruction target: see augment.py), data.s_splice (S-majority copies of the training
+the clean window the reconstruction target: see augment/noise.py), data.lead_dropout (with
+preprocess.other_lead: training windows without the other lead), data.s_splice (S-majority copies of the training
 records: augment/splice.py), train.class_weight_power, train.n_fraction, and
 preprocess.*.
 """
@@ -108,6 +109,10 @@ class BeatTask(Task):
                 "prob": cfg.data.noise_prob,
                 "snr_db": list(cfg.data.noise_snr_db),
             }
+        self.lead_gen = None
+        if cfg.preprocess.other_lead and cfg.data.lead_dropout > 0:
+            self.lead_gen = torch.Generator().manual_seed(cfg.train.seed * 1013 + 1)
+            meta["lead_dropout"] = cfg.data.lead_dropout
         self.val = val
         self.val_x = torch.from_numpy(np.ascontiguousarray(val.centered()))
         self.val_rr = torch.from_numpy(self._std_rr(val.rr))
@@ -130,18 +135,27 @@ class BeatTask(Task):
         return rng.permutation(idx) if shuffle else idx
 
     def model_input(self, x, cfg, ctx):
-        """The window with NSTDB noise on a data.noise_prob share (the reconstruction target stays clean)."""
-        if getattr(self, "noise", None) is None:
-            return x
-        from ecgmtl.augment.noise import add_noise
+        """The window with NSTDB noise on a data.noise_prob share (the reconstruction target stays clean), and
+        with preprocess.other_lead the other lead's channels zeroed on a data.lead_dropout share, as a one-lead
+        record gives them (the reconstruction head then rebuilds the missing lead)."""
+        leads = 2 if cfg.preprocess.other_lead else 1
+        if getattr(self, "noise", None) is not None:
+            from ecgmtl.augment.noise import add_noise
 
-        lo, hi = cfg.data.noise_snr_db
-        return add_noise(
-            x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen, (ctx.rank, ctx.world)
-        )
+            lo, hi = cfg.data.noise_snr_db
+            part = (ctx.rank, ctx.world)
+            x = add_noise(x, self.noise, cfg.data.noise_prob, (lo, hi), cfg.preprocess.pre, self.noise_gen, part, leads)
+        if leads > 1 and cfg.data.lead_dropout > 0:
+            from ecgmtl.augment.noise import drop_lead
+
+            x = drop_lead(x, cfg.data.lead_dropout, cfg.preprocess.lead_channels, self.lead_gen, (ctx.rank, ctx.world))
+        return x
 
     def generators(self):
-        return {"noise": self.noise_gen} if getattr(self, "noise", None) is not None else {}
+        gens = {"noise": self.noise_gen} if getattr(self, "noise", None) is not None else {}
+        if getattr(self, "lead_gen", None) is not None:
+            gens["lead"] = self.lead_gen
+        return gens
 
     def class_weights(self, labels: np.ndarray, cfg: Config) -> np.ndarray:
         from ecgmtl.train.balance import class_weights
