@@ -119,3 +119,14 @@ def test_a_two_lead_model_predicts_two_lead_and_one_lead_records(tmp_path, cache
     p = [np.array([list(b["probabilities"].values()) for b in docs[n]["beats"]]) for n in ("both", "one")]
     n = min(len(p[0]), len(p[1]))
     assert not np.allclose(p[0][:n], p[1][:n], atol=1e-4)  # the model uses the other lead where it has one
+
+
+def test_the_other_lead_of_a_twelve_lead_record_is_v1():
+    from conftest import DATA
+
+    from ecgmtl.io.stream import open_leads
+
+    src, other = open_leads(DATA / "ptbxl" / "records100" / "00000" / "00547_lr", "II")
+    assert src.lead == "II" and other.lead == "V1"
+    rec = read_record(MITDB / "100")
+    assert other_lead(rec, "MLII") is not None and rec.leads == ("MLII", "V5")  # no V1: the first other lead

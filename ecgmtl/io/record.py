@@ -213,8 +213,11 @@ def select_lead(record: Record, lead: str) -> np.ndarray:
 
 
 def other_index(leads: tuple[str, ...], j: int) -> int | None:
-    """The record's other lead beside lead j: its first other lead (None for a one-lead record)."""
-    return next((k for k in range(len(leads)) if k != j), None)
+    """The record's other lead beside lead j: V1 where the record has it (MIT-BIH's usual second lead, the
+    one a model trained with preprocess.other_lead learnt from), else its first other lead; None for a
+    one-lead record."""
+    others = [k for k in range(len(leads)) if k != j]
+    return next((k for k in others if leads[k].strip().upper() == "V1"), others[0] if others else None)
 
 
 def other_lead(record: Record, lead: str) -> np.ndarray | None:
