@@ -304,6 +304,8 @@ def main() -> None:
     todo = [int(k) for k in args.folds.split(",")] if args.folds else list(range(N_FOLDS))
     if args.one_lead:
         out = ROOT / "runs" / "cv" / args.name / "cv.json"
+        if not out.is_file():
+            ap.error(f"--one-lead scores a finished CV run; {out} does not exist")
         doc = json.loads(out.read_text())
         doc["pooled_one_lead"] = one_lead(args.name, db, split)
         out.write_text(json.dumps(doc, indent=1))

@@ -115,6 +115,6 @@ def drop_lead(
     share of the windows: what a one-lead record gives the model. Drawn for the global batch (see add_noise)."""
     rank, world = part
     drop = (torch.rand(x.shape[0] * world, generator=gen) < prob)[rank::world].to(x.device)
-    keep = torch.ones_like(x[:1, :, :1]).repeat(x.shape[0], 1, 1)
-    keep[:, per:] = (~drop).to(x.dtype)[:, None, None]
-    return x * keep
+    out = x.clone()
+    out[drop, per:] = 0
+    return out

@@ -95,11 +95,11 @@ def _record_beats(db: Path, name: str, pcfg: PreprocessConfig, margin: int):
     x = select_lead(rec, pcfg.lead)
     x2 = other_lead(rec, pcfg.lead) if pcfg.other_lead else None
     if name.endswith(SPLICED):
-        both = np.stack([x, x if x2 is None else x2], axis=1)
-        both, samples, labels = splice_s(both, samples, labels, labels == CLASSES.index("S"))
+        sig = x if x2 is None else np.stack([x, x2], axis=1)  # both leads cut at the same places
+        sig, samples, labels = splice_s(sig, samples, labels, labels == CLASSES.index("S"))
         if not len(labels):
             raise RecordError(f"record {base_name(name)} has no S beats to splice")
-        x, x2 = both[:, 0], None if x2 is None else both[:, 1]
+        x, x2 = (sig, None) if x2 is None else (sig[:, 0], sig[:, 1])
     beats = extract_beats(x, rec.fs, pcfg, peaks_in=samples, margin=margin, other_mv=x2)
     return beats.windows, beats.rr, labels, samples
 

@@ -23,6 +23,7 @@ from ecgmtl.io.record import (
     _number,
     lead_index,
     other_index,
+    other_lead,
     read_record,
     record_base,
     select_lead,
@@ -96,10 +97,11 @@ def open_leads(path: str | os.PathLike, lead: str, whole_s: float = WHOLE_S) -> 
     x = select_lead(rec, lead)
     j = lead_index(rec.name, rec.leads, lead)
     src = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[j], rec.warnings, _whole=x)
-    k = other_index(rec.leads, j)
+    x2 = other_lead(rec, lead)
     other = None
-    if k is not None and not np.isnan(rec.signal[:, k]).all():
-        other = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[k], rec.warnings, rec.signal[:, k])
+    if x2 is not None:
+        k = other_index(rec.leads, j)
+        other = LeadSource(rec.name, rec.fs, x.shape[0], rec.leads, rec.leads[k], rec.warnings, x2)
     return src, other
 
 

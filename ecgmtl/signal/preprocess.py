@@ -45,9 +45,14 @@ class PreprocessConfig:
         return 2 if self.template_channel else 1
 
     @property
+    def leads(self) -> int:
+        """Leads the model sees: the lead, and with other_lead the record's other lead."""
+        return 2 if self.other_lead else 1
+
+    @property
     def channels(self) -> int:
         """The lead's channels, then (other_lead) the other lead's."""
-        return self.lead_channels * (2 if self.other_lead else 1)
+        return self.lead_channels * self.leads
 
     @property
     def window(self) -> int:

@@ -138,7 +138,7 @@ class BeatTask(Task):
         """The window with NSTDB noise on a data.noise_prob share (the reconstruction target stays clean), and
         with preprocess.other_lead the other lead's channels zeroed on a data.lead_dropout share, as a one-lead
         record gives them (the reconstruction head then rebuilds the missing lead)."""
-        leads = 2 if cfg.preprocess.other_lead else 1
+        leads = cfg.preprocess.leads
         if getattr(self, "noise", None) is not None:
             from ecgmtl.augment.noise import add_noise
 
