@@ -126,7 +126,7 @@ def export_fold(name: str, k: int, members: list[str], checkpoint: str) -> Path:
 
 def score(model_path: Path, db: Path, records: list[str], signals: Path | None = None) -> dict:
     """Pooled outcome counts of one model on its held-out records (detected beats, gate on); signals: a
-    folder holding other copies of the records to predict (the annotations stay those of db)."""
+    folder holding other copies of the records to predict, at any rate (the annotations stay those of db)."""
     import wfdb
 
     from ecgmtl.data.mitdb import AAMI
@@ -142,7 +142,9 @@ def score(model_path: Path, db: Path, records: list[str], signals: Path | None =
         ref, ref_c = ann.sample[keep], [AAMI[s] for s in np.asarray(ann.symbol)[keep]]
         run = run_beats(model, (signals or db) / r)
         labels = run.table.labels(run.classes)
-        j, ok = match_beats(ref, run.table.samples, int(0.15 * 360))
+        fs = wfdb.rdheader(str(db / r)).fs  # a copy at another rate: its beats back on the annotations' clock
+        found = np.round(run.table.samples * (fs / run.source.fs)).astype(np.int64)
+        j, ok = match_beats(ref, found, int(0.15 * fs))
         for i, c in enumerate(ref_c):
             got = labels[j[i]] if ok[i] else "missed"
             conf[f"{c}>{got}"] = conf.get(f"{c}>{got}", 0) + 1

@@ -32,6 +32,7 @@ DS2_EVALUATIONS = (
         "the recipe frozen that day (local RR over 50 beats), 5 seeds (data_scripts/beat_final.py), and the same "
         "seeds in the multi-task study",
     ),
+    ("2026-12-07", "the shipped model on DS2 resampled to 128, 250 and 500 Hz (data_scripts/rate_stress.py)"),
 )
 
 CAVEAT = (
@@ -259,6 +260,11 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "mitdb.yaml")
     ap.add_argument("--also", type=Path, nargs="*", default=[], help="runs of the same recipe, other seeds")
     ap.add_argument("--final", type=Path, default=None, help="beat_final.py's final.json (DS2 as users run it)")
+    ap.add_argument(
+        "--card-only",
+        action="store_true",
+        help="rewrite the card alone, from the shipped file and models/<name>.eval.json (no training, export or DS2)",
+    )
     args = ap.parse_args()
 
     from ecgmtl.config import load_config
@@ -268,6 +274,13 @@ def main() -> None:
     from ecgmtl.tasks.beats.evaluate import evaluate_model
     from ecgmtl.train.checkpoint import load_checkpoint
 
+    out = ROOT / "models" / f"{NAME}.onnx"
+    final = json.loads(args.final.read_text()) if args.final else None
+    if args.card_only:
+        ev = json.loads((ROOT / "models" / f"{NAME}.eval.json").read_text())
+        meta = OnnxModel(out, device="cpu").meta
+        write_card(ROOT / "models" / f"{NAME}.md", meta, ev["ds2"], ev["record_200"], ev["train"], ev["seeds"], final)
+        return
     train_info = {"machine": f"{platform.machine()} CPU, {__import__('os').cpu_count()} cores"}
     run = args.run
     if run is None:
@@ -277,7 +290,6 @@ def main() -> None:
         t0 = time.time()
         train(load_config(args.config), run, progress=False)
         train_info["seconds"] = round(time.time() - t0)
-    out = ROOT / "models" / f"{NAME}.onnx"
     export_onnx(run, out, NAME)
     model = OnnxModel(out, device="cpu")
     rep = evaluate_model(model, "DS2")
@@ -291,7 +303,6 @@ def main() -> None:
     (ROOT / "models" / f"{NAME}.eval.json").write_text(
         json.dumps({"ds2": rep, "record_200": p200, "train": train_info, "seeds": seeds}, indent=1)
     )
-    final = json.loads(args.final.read_text()) if args.final else None
     write_card(ROOT / "models" / f"{NAME}.md", model.meta, rep, p200, train_info, seeds, final)
     update_readme(rep, p200, seeds, final)
     print(table(rep))
