@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -183,7 +184,8 @@ def main() -> None:
     if args.readme:
         from ecgmtl.readme import update_readme
 
-        cmd = f"python data_scripts/denoise_mtl.py --epochs {epochs} --readme"
+        out = "" if args.out == ROOT / "runs" / "denoise-mtl" else f" --out {os.path.relpath(args.out, ROOT)}"
+        cmd = f"python data_scripts/denoise_mtl.py{out} --epochs {epochs} --readme"
         body = f"`{cmd}` ({len(seeds)} paired seeds, {epochs} epochs each):\n\n{table}"
         update_readme(ROOT / "README.md", "study:denoise-mtl", body)
         print("README.md updated")

@@ -105,7 +105,8 @@ def test_bootstrap_interval_holds_the_estimate_and_pairs_models():
 
 @pytest.fixture(scope="module")
 def ptbxl_run(tmp_path_factory, cache):
-    """A small 12-lead model trained through the CLI on folds 1-8 (1 + 2 epochs, two crops per record; about 20 s)."""
+    """A small 12-lead model trained through the CLI on folds 1-8 (1 + 2 epochs, two crops per record), exported
+    (about 1.5 min on 2 cores with a cold cache)."""
     out = tmp_path_factory.mktemp("ptbxl") / "run"
     res = run_cli(
         "train",
@@ -124,6 +125,8 @@ def ptbxl_run(tmp_path_factory, cache):
         "model.widths=[16,32,64]",
         "--set",
         "train.threads=2",
+        "--set",
+        "data.stride_s=2.5",  # 4 windows per record (7 in the recipe): less to run at validation, export, evaluate
     )
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
@@ -142,7 +145,7 @@ def test_predict_a_ptbxl_record(ptbxl_run):
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert set(doc["probabilities"]) == set(SUPERCLASSES) and set(doc["thresholds"]) == set(SUPERCLASSES)
-    assert doc["constraint"]["holds"] and doc["windows"] == 7
+    assert doc["constraint"]["holds"] and doc["windows"] == 4
     assert doc["diagnoses"] == [c for c in SUPERCLASSES if doc["probabilities"][c] >= doc["thresholds"][c]]
     assert all(v["status"] == "ok" and v["prd_percent"] > 0 for v in doc["reconstruction"]["per_lead"].values())
 
