@@ -36,10 +36,11 @@ from ecgmtl.tasks.beats.engine import run_beats
 OUTCOMES = ("correct", "wrong", "unclassified", "missed")
 
 
-def write_record(dst: Path, rec, signal: np.ndarray) -> None:
+def write_record(dst: Path, rec, signal: np.ndarray, fs: float | None = None) -> None:
+    """`signal` (samples, leads; mV) as the WFDB record dst, with rec's lead names, at rec's rate or `fs`."""
     wfdb.wrsamp(
         dst.name,
-        fs=rec.fs,
+        fs=fs or rec.fs,
         units=["mV"] * signal.shape[1],
         sig_name=list(rec.leads),
         p_signal=signal,

@@ -23,31 +23,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import beat_cv  # noqa: E402
+import noise_stress  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def resampled_copies(db: Path, records: list[str], rate: float, dst: Path) -> None:
     """Each record at `rate` Hz under dst (signals only: no .atr), every lead resampled."""
-    import wfdb
     from scipy.signal import resample_poly
+
+    from ecgmtl.io.record import read_record
 
     dst.mkdir(parents=True, exist_ok=True)
     for r in records:
-        rec = wfdb.rdrecord(str(db / r))
+        rec = read_record(db / r, annotations=False)
         f = Fraction(rate / rec.fs).limit_denominator(1000)
-        x = resample_poly(np.nan_to_num(rec.p_signal), f.numerator, f.denominator, axis=0)
-        wfdb.wrsamp(
-            r,
-            fs=rec.fs * f.numerator / f.denominator,
-            units=["mV"] * x.shape[1],
-            sig_name=list(rec.sig_name),
-            p_signal=x,
-            fmt=["16"] * x.shape[1],
-            adc_gain=[200.0] * x.shape[1],
-            baseline=[0] * x.shape[1],
-            write_dir=str(dst),
-        )
+        x = resample_poly(np.nan_to_num(rec.signal.astype(np.float64)), f.numerator, f.denominator, axis=0)
+        noise_stress.write_record(dst / r, rec, x, fs=rec.fs * f.numerator / f.denominator)
 
 
 def table(rows: dict[str, dict], n_records: int) -> str:
