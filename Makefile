@@ -35,9 +35,10 @@ run-12lead: install
 
 # The whole suite (what CI runs, after the lint and the install check), on TEST_WORKERS processes (pytest-xdist;
 # each test file stays on one worker, so its fixtures are built once). TEST_WORKERS=0 runs it in this process.
-# The 15 slowest tests are listed at the end: what to trim when the suite nears its 12-minute bound.
+# Files go out in collection order, the longest first (tests/conftest.py: LONGEST_FIRST), not xdist's order by
+# test count. The 15 slowest tests are listed at the end: what to trim when the suite nears its 12-minute bound.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 test: install
 	$(PYTEST)
 

@@ -33,9 +33,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(getattr(config, "_ecgmtl_cache", ""), ignore_errors=True)
 
 
+# The files that take longest (`make test` lists the slowest tests), run first: with each file on one worker
+# (--dist loadfile), the last file to start should be a short one, or one worker idles while the other ends.
+LONGEST_FIRST = (
+    "test_twelve_lead.py",
+    "test_sharing_schedules_constraints.py",
+    "test_distributed.py",
+    "test_faults.py",
+    "test_weighting_methods.py",
+    "test_cli.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked physionet are skipped, with the reason, where the data are absent; a test that uses a
-    training fixture is marked slow."""
+    training fixture is marked slow; the longest files come first (the others keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
     skip = pytest.mark.skip(reason=f"needs the PhysioNet data in {DATA} (set ECGMTL_DATA to the physionet folder)")
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
